@@ -1,0 +1,128 @@
+"""Command line: `python -m ensemble generate --model A --model B --method unite --prompt "..." --json`.
+
+The `generate` form below is a public contract; keep it working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .config import EnsembleConfig, MemberSpec, SamplingConfig
+from .errors import EnsembleError
+from .events import FUSED, Finished, MemberFailed, Piece, to_dict
+from .presets import list_presets, load_preset
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ensemble", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="run an ensemble on one prompt")
+    gen.add_argument("--model", action="append", default=[], metavar="M",
+                     help="Hub id, local folder, .gguf, or offline:NAME; repeat for 1-4 members")
+    gen.add_argument("--preset", help=f"preset name or YAML path (available: {', '.join(list_presets())})")
+    gen.add_argument("--method", help="average | gac | unite (default: the preset's, else unite)")
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--max-new-tokens", type=int)
+    gen.add_argument("--temperature", type=float)
+    gen.add_argument("--top-p", type=float)
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--stop", action="append", help="stop string; repeatable")
+    gen.add_argument("--dtype", choices=["auto", "bf16", "fp32"], help="default: auto (the checkpoint's own)")
+    gen.add_argument("--weight", type=float, action="append", help="per-member weight, in --model order")
+    gen.add_argument("--primary", type=int, help="index of the main member")
+    gen.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                     help="method option, e.g. top_k=5 (unite) or threshold=0.8 (gac)")
+    gen.add_argument("--solo", action="store_true", help="also each member's own greedy answer")
+    gen.add_argument("--json", action="store_true", help="print one JSON object")
+    gen.add_argument("--events", action="store_true", help="print every event as a JSON line")
+    sub.add_parser("presets", help="list presets")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> EnsembleConfig:
+    base = load_preset(args.preset) if args.preset else None
+    if not args.model and base is None:
+        raise EnsembleError("give at least one --model, or a --preset")
+    if args.model:
+        weights = args.weight or [1.0] * len(args.model)
+        if len(weights) != len(args.model):
+            raise EnsembleError(f"{len(weights)} --weight values for {len(args.model)} --model values")
+        pairs = zip(args.model, weights, strict=True)
+        members = tuple(MemberSpec(m, weight=w, dtype=args.dtype or "auto") for m, w in pairs)
+    else:
+        members = tuple(MemberSpec(m.model, m.weight, args.dtype or m.dtype, m.name) for m in base.members)
+    s = base.sampling if base else SamplingConfig()
+    sampling = SamplingConfig(
+        max_new_tokens=_pick(args.max_new_tokens, s.max_new_tokens), temperature=_pick(args.temperature, s.temperature),
+        top_p=_pick(args.top_p, s.top_p), seed=_pick(args.seed, s.seed), stop=tuple(args.stop or s.stop))
+    options = dict(base.options) if base and not args.method else {}
+    options.update(_parse_option(o) for o in args.option)
+    return EnsembleConfig(members=members, method=args.method or (base.method if base else "unite"),
+                          options=options, primary=_pick(args.primary, base.primary if base else 0),
+                          sampling=sampling)
+
+
+def _pick(value, default):
+    return default if value is None else value
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise EnsembleError(f"--option {text!r}: expected KEY=VALUE")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from .engine import generate_stream
+    from .loading import load_models
+
+    config = config_from_args(args)
+    models = load_models(config.members)
+    pieces, finished, failures = [], {}, []
+    quiet = args.json or args.events
+    for event in generate_stream(models, config, [{"role": "user", "content": args.prompt}], solo=args.solo):
+        if args.events:
+            print(json.dumps(to_dict(event), ensure_ascii=False), flush=True)
+        if isinstance(event, Piece) and event.stream == FUSED:
+            pieces.append({"text": event.text, "driver": event.driver, "shares": list(event.shares)})
+            if not quiet:
+                print(event.text, end="", flush=True)
+        elif isinstance(event, MemberFailed):
+            failures.append(to_dict(event))
+            print(f"\n[member {event.name} failed: {event.error}]", file=sys.stderr)
+        elif isinstance(event, Finished):
+            finished[event.stream] = event
+    fused = finished[FUSED]
+    result = {"text": fused.text, "pieces": pieces, "members": [m.name for m in models], "method": config.method,
+              "finish_reason": fused.reason, "timing": to_dict(fused.stats), "failures": failures}
+    result["timing"].pop("type")
+    if args.solo:
+        result["solo"] = [{"member": models[i].name, "text": finished[i].text} for i in range(len(models))]
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    elif not args.events:
+        print()
+        for solo in result.get("solo", []):
+            print(f"\n--- {solo['member']} alone ---\n{solo['text']}")
+        print(f"\n[{fused.stats.steps} tokens, {fused.stats.ms_per_step:.0f} ms/token, {fused.reason}]",
+              file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "presets":
+            print("\n".join(list_presets()))
+            return 0
+        return run_generate(args)
+    except EnsembleError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

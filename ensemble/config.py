@@ -1,0 +1,124 @@
+"""Frozen configs. Data flows one way: preset YAML / CLI flags -> dicts -> these dataclasses -> arguments.
+
+`from_dict` rejects unknown keys, so a typo in a preset fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+MAX_MEMBERS = 4
+DTYPES = ("auto", "bf16", "fp32", "fp16")
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    model: str  # Hub id, local folder, folder or file with a .gguf, or offline:NAME
+    weight: float = 1.0
+    dtype: str = "auto"  # auto keeps the checkpoint's own dtype, as transformers does
+    name: str = ""  # display name; derived from `model` when empty
+    trust_remote_code: bool = False
+
+    def __post_init__(self):
+        if not self.model or not str(self.model).strip():
+            raise ConfigError("a member needs a model: a Hub id or a local folder")
+        if not self.weight > 0:
+            raise ConfigError(f"member {self.model!r}: weight must be > 0, got {self.weight}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"member {self.model!r}: dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if not self.name:
+            object.__setattr__(self, "name", Path(str(self.model).rstrip("/")).name.removeprefix("offline:"))
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    max_new_tokens: int = 128
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        object.__setattr__(self, "stop", tuple(s for s in self.stop if s))
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    members: tuple[MemberSpec, ...]
+    method: str = "unite"
+    options: Mapping = field(default_factory=dict)  # method options, validated by the method's own dataclass
+    primary: int = 0  # main member: GaC gating, prompt-length reference
+    sampling: SamplingConfig = SamplingConfig()
+    resync_window: int = 8  # tokens re-tokenized at the tail of each member after every fused piece
+    max_prompt_tokens: int = 0  # 0 = the smallest member context minus max_new_tokens
+    prompt_format: str = "chat"  # chat: each member's own template (plain if it has none); plain: no templates
+
+    def __post_init__(self):
+        n = len(self.members)
+        if not 1 <= n <= MAX_MEMBERS:
+            raise ConfigError(f"an ensemble takes 1 to {MAX_MEMBERS} members, got {n}")
+        if not 0 <= self.primary < n:
+            raise ConfigError(f"primary must be a member index in [0, {n - 1}], got {self.primary}")
+        if self.resync_window < 1:
+            raise ConfigError(f"resync_window must be >= 1, got {self.resync_window}")
+        if self.prompt_format not in ("chat", "plain"):
+            raise ConfigError(f"prompt_format must be 'chat' or 'plain', got {self.prompt_format!r}")
+        object.__setattr__(self, "options", dict(self.options))
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        return tuple(m.weight for m in self.members)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> EnsembleConfig:
+        return from_dict(cls, data)
+
+
+def from_dict(cls, data: Mapping):
+    """Build dataclass `cls` from plain data, recursively; unknown keys raise ConfigError naming them."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{cls.__name__}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        kwargs[key] = _coerce(hints[key], value, key)
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"{cls.__name__}: {e}") from None
+
+
+def _coerce(hint, value, key):
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value)
+    if origin is tuple:
+        items = [value] if isinstance(value, str | Mapping) else list(value)
+        inner = args[0] if args else object
+        return tuple(_coerce(inner, v, key) for v in items)
+    if hint in (int, float) and not isinstance(value, bool):
+        try:
+            return hint(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}") from None
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    return value

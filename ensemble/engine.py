@@ -1,0 +1,208 @@
+"""The decode loop: a generator of typed events.
+
+prompt -> per-member prompt ids -> forward with KV caches -> per-member probabilities -> alignment into the
+shared space -> fusion -> token choice -> attribution -> re-sync of each member -> events.
+Solo answers are the same loop with one member and exact averaging, so they equal `model.generate`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from .align import Method, make_method
+from .attribution import Attribution, attribute, merge
+from .choose import choose
+from .config import EnsembleConfig, SamplingConfig
+from .errors import PromptError
+from .events import FUSED, Event, Finished, MemberFailed, Piece, Started, Stats
+from .fuse import fuse
+from .loading import LoadedModel
+from .member import Member, forward_all
+from .prompting import check_messages, prompt_ids
+from .resync import incomplete_tail
+from .textstream import TextStream
+
+
+@dataclass
+class Run:
+    """One answer being decoded: the ensemble's (stream FUSED) or one member's solo answer."""
+
+    stream: int
+    members: list[Member]
+    method: Method
+    weights: torch.Tensor  # [N]
+    primary: int
+    text: TextStream
+    rng: torch.Generator
+    answer: bytes = b""
+    steps: int = 0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+    pending: list[Attribution] = field(default_factory=list)  # tokens not yet released as text
+    fed_mark: list[int] = field(default_factory=list)
+    reported: set[int] = field(default_factory=set)
+    owners: tuple[int, ...] = ()  # members that finish a half-written character; () = everyone votes
+    done: Finished | None = None
+
+
+def generate_stream(models: Sequence[LoadedModel], config: EnsembleConfig, messages: Sequence[dict],
+                    solo: bool = False, should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+    """Stream the fused answer (and, with `solo`, each member's own answer, interleaved step by step).
+
+    Closing the generator, or `should_stop()` turning true, stops every stream and frees its caches.
+    """
+    prompts = fit_prompt(models, check_messages(messages), config)
+    runs = [start_run(FUSED, models, prompts, config)]
+    if solo:
+        runs += [start_run(i, [m], [prompts[i]], config) for i, m in enumerate(models)]
+    try:
+        for run in runs:
+            yield Started(run.stream, tuple(m.lm.name for m in run.members),
+                          config.method if run.stream == FUSED else "solo", tuple(len(p) for p in prompts))
+        while any(r.done is None for r in runs):
+            for run in runs:
+                if run.done is None:
+                    yield from (cancel(run) if should_stop and should_stop() else step(run, config.sampling))
+    finally:
+        for run in runs:
+            for m in run.members:
+                m.release()
+
+
+def start_run(stream: int, models: Sequence[LoadedModel], prompts: Sequence[list[int]],
+              config: EnsembleConfig) -> Run:
+    fused = stream == FUSED
+    members = [Member(lm, p, config.resync_window) for lm, p in zip(models, prompts, strict=True)]
+    method = make_method(config.method if fused else "average", models, config.options if fused else {},
+                         config.primary if fused else 0)
+    weights = torch.tensor(config.weights if fused else [1.0], dtype=torch.float32)
+    rng = torch.Generator().manual_seed(config.sampling.seed)
+    return Run(stream, members, method, weights, config.primary if fused else 0,
+               TextStream(config.sampling.stop), rng, fed_mark=[0] * len(members))
+
+
+def step(run: Run, sampling: SamplingConfig) -> Iterator[Event]:
+    """One fused token: forward, align, fuse, choose, attribute, re-sync, release text."""
+    start = time.perf_counter()
+    probs = consult(run)
+    yield from report_failures(run)
+    if all(p is None for p in probs):
+        yield finish(run, "error")
+        return
+    aligned = run.method.align(probs)
+    weights = run.weights * torch.tensor([p is not None for p in probs], dtype=torch.float32)
+    k = choose(fuse(aligned.probs, weights), sampling, run.rng)
+    token = int(aligned.support[k])
+    run.pending.append(attribute(aligned, weights, k))
+    run.steps += 1
+    if token in run.method.space.end:
+        yield from release(run, run.text.finish())
+        yield finish(run, "end", start)
+        return
+    piece = run.method.space.pieces[token]
+    run.answer += piece
+    run.owners = owners(run.pending[-1]) if incomplete_tail(run.answer) else ()
+    for i, m in enumerate(run.members):
+        if m.error is None:
+            own = int(probs[i].argmax()) if aligned.top[i] == token else None
+            m.advance(own, run.answer)
+    yield from release(run, run.text.push(piece))
+    if run.text.stopped or run.steps >= sampling.max_new_tokens:
+        yield from release(run, run.text.finish())
+        yield finish(run, "stop" if run.text.stopped else "length", start)
+    else:
+        record_time(run, start)
+
+
+def owners(att: Attribution) -> tuple[int, ...]:
+    """Who finishes a character whose first bytes were just chosen: the members that chose those bytes
+    themselves (else the driver). Others would append their own idea of the next byte and spell a
+    character nobody meant, as byte-level members do when mixed naively."""
+    agreeing = tuple(i for i, a in enumerate(att.agree) if a)
+    return agreeing or (att.driver,)
+
+
+def consult(run: Run) -> list[torch.Tensor | None]:
+    """Forward the members that vote this step. With gating, the primary runs first and the others only
+    when it is unsure; while a character is half written, only its owners run."""
+    alive = [m.error is None for m in run.members]
+    if any(alive[i] for i in run.owners):
+        return forward_all(run.members, [a and i in run.owners for i, a in enumerate(alive)])
+    if not run.method.gated or len(run.members) == 1 or not alive[run.primary]:
+        return forward_all(run.members, alive)
+    only_primary = [i == run.primary for i in range(len(run.members))]
+    probs = forward_all(run.members, only_primary)
+    if run.members[run.primary].error is None and not run.method.consult_all(probs[run.primary]):
+        return probs
+    rest = forward_all(run.members, [a and not b for a, b in zip(alive, only_primary, strict=True)])
+    return [p if p is not None else r for p, r in zip(probs, rest, strict=True)]
+
+
+def release(run: Run, text: str) -> Iterator[Piece]:
+    if not text or not run.pending:
+        return
+    att = merge(run.pending) if len(run.pending) > 1 else run.pending[0]
+    fed = tuple(m.fed - mark for m, mark in zip(run.members, run.fed_mark, strict=True))
+    run.pending, run.fed_mark = [], [m.fed for m in run.members]
+    yield Piece(run.stream, text, att.driver, att.shares, att.agree, fed)
+
+
+def report_failures(run: Run) -> Iterator[MemberFailed]:
+    for i, m in enumerate(run.members):
+        if m.error is not None and i not in run.reported:
+            run.reported.add(i)
+            yield MemberFailed(run.stream, i, m.lm.name, m.error)
+
+
+def cancel(run: Run) -> Iterator[Event]:
+    yield from release(run, run.text.finish())
+    yield finish(run, "cancelled")
+
+
+def record_time(run: Run, start: float) -> None:
+    elapsed = time.perf_counter() - start
+    if run.steps == 1:
+        run.prefill_s = elapsed
+    else:
+        run.decode_s += elapsed
+
+
+def finish(run: Run, reason: str, start: float | None = None) -> Finished:
+    if start is not None:
+        record_time(run, start)
+    n = max(run.steps - 1, 1)
+    stats = Stats(
+        steps=run.steps,
+        prefill_ms=round(run.prefill_s * 1e3, 3),
+        decode_ms=round(run.decode_s * 1e3, 3),
+        ms_per_step=round(run.decode_s * 1e3 / n, 3),
+        member_ms=tuple(round(m.forward_s * 1e3 / max(m.forwards, 1), 3) for m in run.members),
+        fed_per_step=tuple(round((m.fed - len(m.prompt)) / n, 3) for m in run.members),
+        consulted=tuple(round(m.forwards / max(run.steps, 1), 3) for m in run.members),
+    )
+    run.done = Finished(run.stream, run.text.text, reason, stats)
+    return run.done
+
+
+def fit_prompt(models: Sequence[LoadedModel], messages: list[dict], config: EnsembleConfig) -> list[list[int]]:
+    """Per-member prompt ids. Drops the oldest turns while any member's context is exceeded; a single
+    turn that still does not fit is an error."""
+    budget = [m.context - config.sampling.max_new_tokens for m in models]
+    limit = config.max_prompt_tokens
+    while True:
+        prompts = [prompt_ids(m.tokenizer, messages, config.prompt_format == "chat") for m in models]
+        too_long = [i for i, p in enumerate(prompts) if len(p) > budget[i] or (limit and len(p) > limit)]
+        if not too_long:
+            return prompts
+        first_user = next(i for i, m in enumerate(messages) if m["role"] == "user")
+        if first_user == len(messages) - 1:
+            i = too_long[0]
+            cap = min(budget[i], limit) if limit else budget[i]
+            raise PromptError(f"the prompt is {len(prompts[i])} tokens for {models[i].name}, over its limit of "
+                              f"{max(cap, 0)} (context {models[i].context} minus max_new_tokens "
+                              f"{config.sampling.max_new_tokens}); shorten it")
+        del messages[first_user: first_user + 2]

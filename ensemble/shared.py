@@ -1,0 +1,87 @@
+"""The shared token space that members' distributions are aligned into.
+
+`union_space`: every distinct byte string of every member, plus one END that all members' end-of-turn
+tokens map to (GaC's union vocabulary, keyed by bytes instead of token strings). `identity_space`: one
+vocabulary shared as is, for exact averaging. Both are built once per member set, as index tensors, and
+the union is cached on disk keyed by the tokenizers' hashes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .vocab import ByteVocab
+
+END = 0  # shared id of the end of the answer in a union space
+
+
+@dataclass(frozen=True)
+class SharedSpace:
+    pieces: tuple[bytes, ...]  # [S] bytes of each shared token (b"" for END)
+    end: frozenset[int]  # shared ids that end the answer
+    to_shared: tuple[torch.Tensor, ...]  # per member: [V_i] long, shared id of each member id, -1 = none
+    digest: str
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def project(self, member: int, probs: torch.Tensor) -> torch.Tensor:
+        """probs: [V_i] -> [S]. Several ids with the same bytes (`A` and `<0x41>`) take their max, so a
+        member's argmax in the shared space is the bytes of its own argmax."""
+        index = self.to_shared[member]
+        valid = index >= 0
+        out = probs.new_zeros(len(self.pieces))
+        return out.scatter_reduce_(0, index[valid], probs[valid], reduce="amax")
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("ENSEMBLE_CACHE") or Path.home() / ".cache" / "ensemble-chat"
+    return Path(root) / "align"
+
+
+def cached(key: str, build: Callable[[], object]):
+    """torch.save'd result of build(), stored under the alignment cache; written atomically."""
+    path = cache_dir() / f"{key}.pt"
+    if path.exists():
+        try:
+            return torch.load(path, weights_only=False)
+        except Exception:  # a corrupt or foreign file: rebuild it
+            path.unlink(missing_ok=True)
+    value = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as f:
+        torch.save(value, f)
+    os.replace(f.name, path)
+    return value
+
+
+def union_space(vocabs: Sequence[ByteVocab]) -> SharedSpace:
+    digest = "union-" + "-".join(v.digest for v in vocabs)
+    return cached(digest, lambda: _build_union(vocabs, digest))
+
+
+def _build_union(vocabs: Sequence[ByteVocab], digest: str) -> SharedSpace:
+    index: dict[bytes, int] = {b"": END}
+    maps = []
+    for v in vocabs:
+        ids = [index.setdefault(p, len(index)) if p else -1 for p in v.pieces]
+        for e in v.end_ids:
+            ids[e] = END
+        maps.append(torch.tensor(ids, dtype=torch.long))
+    return SharedSpace(tuple(index), frozenset({END}), tuple(maps), digest)
+
+
+def identity_space(vocabs: Sequence[ByteVocab]) -> SharedSpace | None:
+    """The members' common vocabulary, id for id; None unless every member has the same table."""
+    first = vocabs[0]
+    if any(v.pieces != first.pieces or v.end_ids != first.end_ids for v in vocabs[1:]):
+        return None
+    ids = torch.arange(len(first.pieces))
+    ids[list(first.special - set(first.end_ids))] = -1
+    return SharedSpace(first.pieces, frozenset(first.end_ids), tuple(ids for _ in vocabs), "same-" + first.digest)
