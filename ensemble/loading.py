@@ -7,7 +7,7 @@ spec; two members with the same spec share weights (each still gets its own KV c
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import torch
 
 from .config import MemberSpec
 from .errors import LoadError
-from .prompting import continuation_encoder
+from .prompting import Continuation
 from .vocab import ByteVocab, build_byte_vocab
 
 DTYPES = {"auto": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -28,7 +28,7 @@ class LoadedModel:
     model: Any
     tokenizer: Any
     vocab: ByteVocab
-    encode: Callable[[bytes], list[int]]  # answer bytes -> continuation ids
+    encode: Continuation  # answer bytes -> continuation ids
     context: int  # max positions
 
     @property
@@ -85,7 +85,9 @@ def load_model(spec: MemberSpec, device: str | None = None) -> LoadedModel:
     vocab = build_byte_vocab(tokenizer, model.get_output_embeddings().weight.shape[0], ends)
     text_config = model.config.get_text_config()
     context = getattr(text_config, "max_position_embeddings", None) or 2048
-    return LoadedModel(spec, model, tokenizer, vocab, continuation_encoder(tokenizer, vocab), context)
+    if getattr(tokenizer, "backend_tokenizer", None) is None:
+        raise LoadError(f"{spec.model}: needs a fast (Rust) tokenizer; this one is {type(tokenizer).__name__}")
+    return LoadedModel(spec, model, tokenizer, vocab, Continuation(tokenizer, vocab), context)
 
 
 def load_models(specs: Sequence[MemberSpec], device: str | None = None) -> list[LoadedModel]:

@@ -10,7 +10,9 @@ model stays text.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+
+from tokenizers import Tokenizer
 
 from .errors import PromptError
 from .vocab import ByteVocab
@@ -45,42 +47,45 @@ def prompt_ids(tokenizer, messages: Sequence[Message], chat: bool = True) -> lis
 PROBES = ("ab c", " x", "東京 🙂", "\tx  y")
 
 
-def continuation_prefix(tokenizer, vocab: ByteVocab) -> str:
-    """"" if plain encoding round-trips mid-answer text. Otherwise "\n", encoded before the text and
-    then dropped, which hides a SentencePiece dummy-prefix space (Llama-2 "legacy", Gemma)."""
-    for prefix in ("", "\n"):
-        if all(vocab.text_bytes(encode_text(tokenizer, vocab, [p], prefix)[0]) == p.encode() for p in PROBES):
-            return prefix
-    return ""
+class Continuation:
+    """Answer bytes -> member ids: no BOS, no SentencePiece dummy-prefix space, and special-token text
+    written by a model stays text. Uses a private copy of the Rust tokenizer with special-token splitting
+    switched on once, so concurrent callers never toggle shared state."""
 
+    def __init__(self, tokenizer, vocab: ByteVocab):
+        self.vocab = vocab
+        self.backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        self.backend.encode_special_tokens = True
+        self.prefix = ""
+        for prefix in ("", "\n"):  # "\n" is encoded first and dropped, hiding a dummy-prefix space
+            self.prefix = prefix
+            if all(vocab.text_bytes(self.texts([p])[0]) == p.encode() for p in PROBES):
+                break
+        else:
+            self.prefix = ""
 
-def encode_text(tokenizer, vocab: ByteVocab, texts: list[str], prefix: str) -> list[list[int]]:
-    """Continuation ids of each text, batched in Rust. Special-token text written by a model stays text."""
-    batch = tokenizer([prefix + t for t in texts], add_special_tokens=False, split_special_tokens=True)["input_ids"]
-    if not prefix:
-        return [list(ids) for ids in batch]
-    skip = len(vocab.text_bytes(encode_text(tokenizer, vocab, [prefix], "")[0]))
-    out = []
-    for text, ids in zip(texts, batch, strict=True):
-        k, n = 0, 0
-        while n < skip and k < len(ids):
-            n, k = n + len(vocab.pieces[ids[k]]), k + 1
-        out.append(list(ids[k:]) if n == skip else encode_text(tokenizer, vocab, [text], "")[0])
-    return out
+    def texts(self, texts: list[str]) -> list[list[int]]:
+        """Continuation ids of each text, batched in Rust."""
+        batch = [e.ids for e in self.backend.encode_batch_fast([self.prefix + t for t in texts],
+                                                                 add_special_tokens=False)]
+        if not self.prefix:
+            return batch
+        skip = len(self.vocab.text_bytes(self.backend.encode(self.prefix, add_special_tokens=False).ids))
+        out = []
+        for text, ids in zip(texts, batch, strict=True):
+            k, n = 0, 0
+            while n < skip and k < len(ids):
+                n, k = n + len(self.vocab.pieces[ids[k]]), k + 1
+            out.append(ids[k:] if n == skip else self.backend.encode(text, add_special_tokens=False).ids)
+        return out
 
-
-def continuation_encoder(tokenizer, vocab: ByteVocab) -> Callable[[bytes], list[int]]:
-    """bytes -> ids whose bytes equal the input. Bytes that are not valid UTF-8 (half a character)
-    become single-byte tokens; a member with no token for such a byte skips it."""
-    prefix = continuation_prefix(tokenizer, vocab)
-
-    def encode(data: bytes) -> list[int]:
+    def __call__(self, data: bytes) -> list[int]:
+        """bytes -> ids whose bytes equal the input. Bytes that are not valid UTF-8 (half a character)
+        become single-byte tokens; a member with no token for such a byte skips it."""
         ids: list[int] = []
         for seg in _RAW_BYTES.split(data.decode("utf-8", "surrogateescape")):
             if seg and seg[0] >= "\udc80":
-                ids += [vocab.byte_ids[ord(c) - 0xDC00] for c in seg if vocab.byte_ids[ord(c) - 0xDC00] >= 0]
+                ids += [self.vocab.byte_ids[ord(c) - 0xDC00] for c in seg if self.vocab.byte_ids[ord(c) - 0xDC00] >= 0]
             elif seg:
-                ids += encode_text(tokenizer, vocab, [seg], prefix)[0]
+                ids += self.texts([seg])[0]
         return ids
-
-    return encode

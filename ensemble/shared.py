@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .offline import cache_root
 from .vocab import ByteVocab
 
 END = 0  # shared id of the end of the answer in a union space
@@ -41,8 +42,7 @@ class SharedSpace:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("ENSEMBLE_CACHE") or Path.home() / ".cache" / "ensemble-chat"
-    return Path(root) / "align"
+    return cache_root() / "align"
 
 
 def cached(key: str, build: Callable[[], object]):

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..prompting import continuation_prefix, encode_text
 from ..shared import SharedSpace, cached, union_space
 from .base import Aligned, normalize_rows, own_top
 
@@ -71,8 +70,7 @@ def first_token_table(member, space: SharedSpace, i: int) -> torch.Tensor:
             texts.append((s, space.pieces[s].decode()))
         except UnicodeDecodeError:
             raw.append(s)
-    prefix = continuation_prefix(member.tokenizer, member.vocab)
-    encoded = encode_text(member.tokenizer, member.vocab, [t for _, t in texts], prefix) if texts else []
+    encoded = member.encode.texts([t for _, t in texts]) if texts else []
     for (s, _), ids in zip(texts, encoded, strict=True):
         table[s] = ids[0] if ids else -1
     for s in raw:  # half a UTF-8 character: the member's token for its first byte
