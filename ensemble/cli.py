@@ -20,11 +20,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ensemble", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="run an ensemble on one prompt")
+    gen.add_argument("--prompt", required=True)
+    add_run_flags(gen)
+    gen.add_argument("--json", action="store_true", help="print one JSON object")
+    gen.add_argument("--events", action="store_true", help="print every event as a JSON line")
+    chat = sub.add_parser("chat", help="multi-turn chat in the terminal; the driver of each token is coloured")
+    add_run_flags(chat)
+    sub.add_parser("presets", help="list presets")
+    return parser
+
+
+def add_run_flags(gen: argparse.ArgumentParser) -> None:
     gen.add_argument("--model", action="append", default=[], metavar="M",
                      help="Hub id, local folder, .gguf, or offline:NAME; repeat for 1-4 members")
     gen.add_argument("--preset", help=f"preset name or YAML path (available: {', '.join(list_presets())})")
     gen.add_argument("--method", help="average | gac | unite (default: the preset's, else unite)")
-    gen.add_argument("--prompt", required=True)
     gen.add_argument("--max-new-tokens", type=int)
     gen.add_argument("--temperature", type=float)
     gen.add_argument("--top-p", type=float)
@@ -35,11 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--primary", type=int, help="index of the main member")
     gen.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                      help="method option, e.g. top_k=5 (unite) or threshold=0.8 (gac)")
+    gen.add_argument("--plain", action="store_true", help="plain-completion prompts, no chat templates")
     gen.add_argument("--solo", action="store_true", help="also each member's own greedy answer")
-    gen.add_argument("--json", action="store_true", help="print one JSON object")
-    gen.add_argument("--events", action="store_true", help="print every event as a JSON line")
-    sub.add_parser("presets", help="list presets")
-    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> EnsembleConfig:
@@ -62,7 +69,7 @@ def config_from_args(args: argparse.Namespace) -> EnsembleConfig:
     options.update(_parse_option(o) for o in args.option)
     return EnsembleConfig(members=members, method=args.method or (base.method if base else "unite"),
                           options=options, primary=_pick(args.primary, base.primary if base else 0),
-                          sampling=sampling)
+                          sampling=sampling, prompt_format="plain" if args.plain else "chat")
 
 
 def _pick(value, default):
@@ -116,13 +123,57 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+COLOURS = ("\033[36m", "\033[33m", "\033[35m", "\033[32m")  # one per member, as in the UI legend
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    from .engine import generate_stream
+    from .loading import load_models
+
+    config = config_from_args(args)
+    models = load_models(config.members)
+    colour = sys.stdout.isatty()
+    legend = "  ".join(f"{COLOURS[i] if colour else ''}{m.name}{RESET if colour else ''}" for i, m in enumerate(models))
+    print(f"Ensemble of {legend} ({config.method}). Empty line or Ctrl-D quits; /reset clears the chat.")
+    messages: list[dict] = []
+    while True:
+        try:
+            line = input("\nyou> ").strip()
+        except EOFError:
+            return 0
+        if not line:
+            return 0
+        if line == "/reset":
+            messages.clear()
+            continue
+        messages.append({"role": "user", "content": line})
+        print("ensemble> ", end="", flush=True)
+        answer, solos = "", {}
+        for event in generate_stream(models, config, messages, solo=args.solo):
+            if isinstance(event, Piece) and event.stream == FUSED:
+                print(f"{COLOURS[event.driver]}{event.text}{RESET}" if colour else event.text, end="", flush=True)
+            elif isinstance(event, MemberFailed):
+                print(f"\n[member {event.name} failed: {event.error}]", file=sys.stderr)
+            elif isinstance(event, Finished) and event.stream == FUSED:
+                answer = event.text
+            elif isinstance(event, Finished):
+                solos[event.stream] = event.text
+        print()
+        for i, text in sorted(solos.items()):
+            print(f"--- {models[i].name} alone ---\n{text}")
+        messages.append({"role": "assistant", "content": answer})
+
+
+RESET = "\033[0m"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "presets":
             print("\n".join(list_presets()))
             return 0
-        return run_generate(args)
+        return run_chat(args) if args.command == "chat" else run_generate(args)
     except EnsembleError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import torch
 
 from .config import MemberSpec
 from .errors import LoadError
+from .kvcache import PromptCache
 from .prompting import Continuation
 from .vocab import ByteVocab, build_byte_vocab
 
@@ -30,6 +31,7 @@ class LoadedModel:
     vocab: ByteVocab
     encode: Continuation  # answer bytes -> continuation ids
     context: int  # max positions
+    prompts: PromptCache = field(default_factory=PromptCache, compare=False, repr=False)
 
     @property
     def name(self) -> str:

@@ -22,8 +22,8 @@ class Member:
         self.prompt = list(prompt)
         self.answer: list[int] = []  # the member's ids for the fused answer so far
         self.window = window
-        self.cache = DynamicCache()  # no config: full layers, so it can be cropped at any depth
-        self.cached: list[int] = []  # ids whose keys/values are in the cache
+        # no config: full layers, so the cache can be cropped at any depth
+        self.cache, self.cached = lm.prompts.take(self.prompt)  # cached: ids whose keys/values are in the cache
         self.error: str | None = None
         self.forward_s = 0.0
         self.forwards = 0
@@ -39,6 +39,8 @@ class Member:
         start = time.perf_counter()
         ids = torch.tensor([feed], device=self.lm.device)
         out = self.lm.model(input_ids=ids, past_key_values=self.cache, use_cache=True, logits_to_keep=1)
+        if self.forwards == 0:
+            self.lm.prompts.store(self.prompt, self.cache)
         self.cached = self.target
         self.forward_s += time.perf_counter() - start
         self.forwards += 1

@@ -96,3 +96,30 @@ def test_heterogeneous_stream_is_consistent(fixture_dirs, method):
         assert m.lm.vocab.text_bytes(m.answer) == run.answer, i
     assert final.stats.steps >= 1
     assert all(f < 3 for f in final.stats.fed_per_step), final.stats
+
+
+def test_prompt_prefix_is_reused_across_answers(fixture_dirs, monkeypatch):
+    """A second answer whose prompt shares a prefix starts from a copy of the stored keys/values, feeds
+    only the new tail, and still equals a full recompute (and the first answer's cache is untouched)."""
+    from ensemble.member import Member
+
+    launch = Member.launch
+
+    def checked_launch(self):
+        logits = launch(self)
+        with torch.inference_mode():
+            full = self.lm.model(input_ids=torch.tensor([self.target])).logits[0, -1]
+        torch.testing.assert_close(logits, full, atol=1e-4, rtol=1e-4)
+        return logits
+
+    monkeypatch.setattr(Member, "launch", checked_launch)
+    paths = [fixture_dirs["uni-gemma3"], fixture_dirs["bpe-qwen2"]]
+    models = load(paths)
+    shared = "Q: the capital of France?\nA: Paris\n" * 3
+    first = prompts_for(models, [{"role": "user", "content": shared + "Q: the colour of snow?"}])
+    second = prompts_for(models, [{"role": "user", "content": shared + "Q: the sound of a cat?"}])
+    run_fused(models, config(paths, "gac", max_new_tokens=8), first)
+    run, events = run_fused(models, config(paths, "gac", max_new_tokens=8), second)
+    fed_first_step = next(e for e in events if isinstance(e, Piece)).fed
+    for i, p in enumerate(second):
+        assert fed_first_step[i] < len(p) - 10, (fed_first_step, [len(p) for p in second])
