@@ -127,8 +127,8 @@ def report(out: Path, doc: Path, n: int) -> None:
     solo = {s: a for s, a in acc.items() if s.startswith("solo:")}
     lines = [
         "# qa_wikidata: ensembles against their members", "",
-        f"Made by `python bench/qa_wikidata.py --n {n}` (then `--report`), on the three offline default models in bf16,",
-        "2 CPU cores. Fixed sample (seed 0), 3-shot prefix, plain-completion prompts, greedy, answer cut at a",
+        f"Made by `python bench/qa_wikidata.py --n {n}` (then `--report`), on the three offline default models",
+        "in bf16, 2 CPU cores. Fixed sample (seed 0), 3-shot prefix, plain-completion prompts, greedy, answer cut at a",
         f"newline or a period. n = {len(ids)} examples; one example is worth {100 / len(ids):.2f} points, and the",
         f"standard error of a score near 50% is about {100 * (0.25 / len(ids)) ** 0.5:.1f} points.", "",
         "| System | Accuracy | vs its best member | wins / losses vs that member |", "|---|---|---|---|",

@@ -48,9 +48,9 @@ def test_three_models_answer_and_stream_consistently(models, method):
 
 
 def test_one_member_equals_generate_on_smollm2(models):
-    from tests.helpers import greedy_ids
     from ensemble.engine import start_run, step
     from ensemble.prompting import prompt_ids
+    from tests.helpers import greedy_ids
 
     lm = models[0]
     messages = [{"role": "user", "content": "Write one sentence about the sea."}]
