@@ -76,3 +76,17 @@ def test_gating_skips_other_members(models):
     events = list(generate_stream(models, config, [{"role": "user", "content": "Count from 1 to 10."}]))
     stats = [e for e in events if isinstance(e, Finished)][0].stats
     assert stats.consulted[0] == 1.0 and min(stats.consulted[1:]) < 1.0, stats
+
+
+def test_a_gguf_file_loads_through_the_same_path(models):
+    from ensemble.loading import load_model
+    from ensemble.offline import cache_root
+
+    gguf = cache_root() / "gguf" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not gguf.exists():
+        pytest.skip("the SmolLM2 GGUF is not in the cache")
+    lm = load_model(MemberSpec(str(gguf), dtype="bf16"))
+    assert lm.vocab.pieces == models[0].vocab.pieces
+    events = list(generate_stream([lm], cfg([lm], "unite", n=12), [{"role": "user", "content":
+                                                                    "What is the capital of France?"}]))
+    assert "Paris" in [e for e in events if isinstance(e, Finished)][0].text
