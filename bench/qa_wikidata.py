@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig  # noqa: E402
-from ensemble.engine import generate_stream  # noqa: E402
+from ensemble.engine import Ensemble  # noqa: E402
 from ensemble.events import FUSED, Finished  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "bigbench" / "qa_wikidata.json"
@@ -71,15 +71,20 @@ def systems(n_members: int):
     return out
 
 
-def run_example(models, prefix, example, system):
-    key, idx, method, solo = system
+def build(models, system) -> Ensemble:
+    _, idx, method, _ = system
     config = EnsembleConfig(
         members=tuple(models[i].spec for i in idx), method=method, prompt_format="plain",
         sampling=SamplingConfig(max_new_tokens=8, stop=("\n", ".")))
+    return Ensemble([models[i] for i in idx], config)
+
+
+def run_example(ensemble, prefix, example, system):
+    key, idx, method, solo = system
     messages = [{"role": "user", "content": prefix + example["input"]}]
     start = time.perf_counter()
     answers = {}
-    for event in generate_stream([models[i] for i in idx], config, messages, solo=solo):
+    for event in ensemble.stream(messages, solo=solo):
         if isinstance(event, Finished):
             name = key if event.stream == FUSED else f"solo:{idx[event.stream]}"
             answers[name] = event.text
@@ -94,12 +99,13 @@ def evaluate(n: int, out: Path) -> None:
     if out.exists():
         done = {(r["id"], r["system"]) for r in map(json.loads, out.read_text().splitlines())}
     models = load_models([MemberSpec(m, dtype="bf16") for m in MEMBERS])
+    ensembles = {s: build(models, s) for s in systems(len(models))}
     with out.open("a") as f:
         for k, (i, ex) in enumerate(sample):
-            for system in systems(len(models)):
+            for system, ensemble in ensembles.items():
                 if (i, system[0]) in done:
                     continue
-                answers, seconds = run_example(models, prefix, ex, system)
+                answers, seconds = run_example(ensemble, prefix, ex, system)
                 for name, text in answers.items():
                     row = {"id": i, "system": name, "answer": text, "hit": hit(text, gold(ex)),
                            "seconds": round(seconds, 3), "run": system[0]}
@@ -118,11 +124,11 @@ def label(system: str) -> str:
 
 def report(out: Path, doc: Path, n: int) -> None:
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    ids = sorted({r["id"] for r in rows})
     by = {}
     for r in rows:
         by.setdefault(r["system"], {})[r["id"]] = r["hit"]
-    complete = {s: h for s, h in by.items() if len(h) == len(ids)}
+    ids = sorted(set.intersection(*(set(h) for h in by.values())))  # examples every system answered
+    complete = {s: {i: h[i] for i in ids} for s, h in by.items()}
     acc = {s: sum(h.values()) / len(ids) for s, h in complete.items()}
     solo = {s: a for s, a in acc.items() if s.startswith("solo:")}
     lines = [

@@ -18,7 +18,7 @@ _EXPORTS = {
     "EnsembleError": "errors", "ConfigError": "errors", "LoadError": "errors", "PromptError": "errors",
     "Started": "events", "Piece": "events", "MemberFailed": "events", "Finished": "events", "Stats": "events",
     "FUSED": "events", "load_preset": "presets", "list_presets": "presets",
-    "load_models": "loading", "generate_stream": "engine", "METHODS": "align",
+    "load_models": "loading", "generate_stream": "engine", "Ensemble": "engine", "METHODS": "align",
 }  # fmt: skip
 
 

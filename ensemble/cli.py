@@ -87,14 +87,15 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from .engine import generate_stream
+    from .engine import Ensemble
     from .loading import load_models
 
     config = config_from_args(args)
     models = load_models(config.members)
+    ensemble = Ensemble(models, config)
     pieces, finished, failures = [], {}, []
     quiet = args.json or args.events
-    for event in generate_stream(models, config, [{"role": "user", "content": args.prompt}], solo=args.solo):
+    for event in ensemble.stream([{"role": "user", "content": args.prompt}], solo=args.solo):
         if args.events:
             print(json.dumps(to_dict(event), ensure_ascii=False), flush=True)
         if isinstance(event, Piece) and event.stream == FUSED:
@@ -127,11 +128,12 @@ COLOURS = ("\033[36m", "\033[33m", "\033[35m", "\033[32m")  # one per member, as
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    from .engine import generate_stream
+    from .engine import Ensemble
     from .loading import load_models
 
     config = config_from_args(args)
     models = load_models(config.members)
+    ensemble = Ensemble(models, config)
     colour = sys.stdout.isatty()
     legend = "  ".join(f"{COLOURS[i] if colour else ''}{m.name}{RESET if colour else ''}" for i, m in enumerate(models))
     print(f"Ensemble of {legend} ({config.method}). Empty line or Ctrl-D quits; /reset clears the chat.")
@@ -149,7 +151,7 @@ def run_chat(args: argparse.Namespace) -> int:
         messages.append({"role": "user", "content": line})
         print("ensemble> ", end="", flush=True)
         answer, solos = "", {}
-        for event in generate_stream(models, config, messages, solo=args.solo):
+        for event in ensemble.stream(messages, solo=args.solo):
             if isinstance(event, Piece) and event.stream == FUSED:
                 print(f"{COLOURS[event.driver]}{event.text}{RESET}" if colour else event.text, end="", flush=True)
             elif isinstance(event, MemberFailed):

@@ -7,6 +7,7 @@ Solo answers are the same loop with one member and exact averaging, so they equa
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,39 +50,54 @@ class Run:
     done: Finished | None = None
 
 
+class Ensemble:
+    """Loaded members plus their alignment, built once (at load time, not per answer) and reused."""
+
+    def __init__(self, models: Sequence[LoadedModel], config: EnsembleConfig):
+        if len(models) != len(config.members):
+            raise ValueError(f"{len(models)} models for {len(config.members)} member specs")
+        self.models, self.config = list(models), config
+        self.method = make_method(config.method, models, config.options, config.primary)
+        self.solo_methods = [make_method("average", [m]) for m in models]
+
+    def stream(self, messages: Sequence[dict], solo: bool = False, sampling: SamplingConfig | None = None,
+               should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+        """Stream the fused answer (and, with `solo`, each member's own answer, interleaved step by step).
+
+        Closing the generator, or `should_stop()` turning true, stops every stream and frees its caches.
+        """
+        config = self.config if sampling is None else dataclasses.replace(self.config, sampling=sampling)
+        prompts = fit_prompt(self.models, check_messages(messages), config)
+        weights = torch.tensor(config.weights, dtype=torch.float32)
+        runs = [start_run(FUSED, self.models, prompts, self.method, weights, config)]
+        if solo:
+            runs += [start_run(i, [m], [prompts[i]], self.solo_methods[i], torch.ones(1), config)
+                     for i, m in enumerate(self.models)]
+        try:
+            for run in runs:
+                yield Started(run.stream, tuple(m.lm.name for m in run.members),
+                              config.method if run.stream == FUSED else "solo", tuple(len(p) for p in prompts))
+            while any(r.done is None for r in runs):
+                for run in runs:
+                    if run.done is None:
+                        yield from (cancel(run) if should_stop and should_stop() else step(run, config.sampling))
+        finally:
+            for run in runs:
+                for m in run.members:
+                    m.release()
+
+
 def generate_stream(models: Sequence[LoadedModel], config: EnsembleConfig, messages: Sequence[dict],
                     solo: bool = False, should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
-    """Stream the fused answer (and, with `solo`, each member's own answer, interleaved step by step).
-
-    Closing the generator, or `should_stop()` turning true, stops every stream and frees its caches.
-    """
-    prompts = fit_prompt(models, check_messages(messages), config)
-    runs = [start_run(FUSED, models, prompts, config)]
-    if solo:
-        runs += [start_run(i, [m], [prompts[i]], config) for i, m in enumerate(models)]
-    try:
-        for run in runs:
-            yield Started(run.stream, tuple(m.lm.name for m in run.members),
-                          config.method if run.stream == FUSED else "solo", tuple(len(p) for p in prompts))
-        while any(r.done is None for r in runs):
-            for run in runs:
-                if run.done is None:
-                    yield from (cancel(run) if should_stop and should_stop() else step(run, config.sampling))
-    finally:
-        for run in runs:
-            for m in run.members:
-                m.release()
+    """One-off `Ensemble(models, config).stream(...)`; keep an Ensemble to reuse its alignment."""
+    return Ensemble(models, config).stream(messages, solo=solo, should_stop=should_stop)
 
 
-def start_run(stream: int, models: Sequence[LoadedModel], prompts: Sequence[list[int]],
-              config: EnsembleConfig) -> Run:
-    fused = stream == FUSED
+def start_run(stream: int, models: Sequence[LoadedModel], prompts: Sequence[list[int]], method: Method,
+              weights: torch.Tensor, config: EnsembleConfig) -> Run:
     members = [Member(lm, p, config.resync_window) for lm, p in zip(models, prompts, strict=True)]
-    method = make_method(config.method if fused else "average", models, config.options if fused else {},
-                         config.primary if fused else 0)
-    weights = torch.tensor(config.weights if fused else [1.0], dtype=torch.float32)
     rng = torch.Generator().manual_seed(config.sampling.seed)
-    return Run(stream, members, method, weights, config.primary if fused else 0,
+    return Run(stream, members, method, weights, config.primary if stream == FUSED else 0,
                TextStream(config.sampling.stop), rng, fed_mark=[0] * len(members))
 
 
@@ -181,7 +197,8 @@ def finish(run: Run, reason: str, start: float | None = None) -> Finished:
         decode_ms=round(run.decode_s * 1e3, 3),
         ms_per_step=round(run.decode_s * 1e3 / n, 3),
         member_ms=tuple(round(m.forward_s * 1e3 / max(m.forwards, 1), 3) for m in run.members),
-        fed_per_step=tuple(round((m.fed - len(m.prompt)) / n, 3) for m in run.members),
+        fed_per_step=tuple(round((m.fed - m.prefilled) / n, 3) for m in run.members),
+        cropped_per_step=tuple(round(m.cropped / n, 3) for m in run.members),
         consulted=tuple(round(m.forwards / max(run.steps, 1), 3) for m in run.members),
     )
     run.done = Finished(run.stream, run.text.text, reason, stats)

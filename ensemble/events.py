@@ -45,6 +45,7 @@ class Stats:
     ms_per_step: float
     member_ms: tuple[float, ...]  # mean forward time per step, per member
     fed_per_step: tuple[float, ...]  # mean ids fed per step, per member (about 1 with working caches)
+    cropped_per_step: tuple[float, ...]  # mean cached positions dropped by re-syncs, per member
     consulted: tuple[float, ...]  # fraction of steps each member's forward ran (GaC gating skips some)
 
 

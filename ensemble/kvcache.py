@@ -30,3 +30,6 @@ class PromptCache:
 
     def store(self, ids: list[int], cache: DynamicCache) -> None:
         self.cache, self.ids = deepcopy(cache), list(ids)
+
+    def clear(self) -> None:
+        self.cache, self.ids = None, []

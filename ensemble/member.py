@@ -28,6 +28,8 @@ class Member:
         self.forward_s = 0.0
         self.forwards = 0
         self.fed = 0
+        self.cropped = 0  # cached positions thrown away by re-syncs
+        self.prefilled = 0  # ids fed by the first forward (the prompt, less any reused prefix)
 
     @property
     def target(self) -> list[int]:
@@ -41,6 +43,7 @@ class Member:
         out = self.lm.model(input_ids=ids, past_key_values=self.cache, use_cache=True, logits_to_keep=1)
         if self.forwards == 0:
             self.lm.prompts.store(self.prompt, self.cache)
+            self.prefilled = len(feed)
         self.cached = self.target
         self.forward_s += time.perf_counter() - start
         self.forwards += 1
@@ -61,6 +64,7 @@ class Member:
     def apply(self, plan: ResyncPlan) -> None:
         drop = len(self.cached) - plan.keep
         if drop > 0:
+            self.cropped += drop
             try:
                 self.cache.crop(-drop)
             except (RuntimeError, ValueError):  # a layer that can't roll back (linear attention): refill

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
-from ensemble.engine import start_run, step
+from ensemble.engine import Ensemble, start_run, step
 from ensemble.events import FUSED, Finished, Piece
 from ensemble.loading import load_models
 
@@ -18,7 +18,8 @@ def config(paths, method="gac", max_new_tokens=24, **kw) -> EnsembleConfig:
 
 def run_fused(models, cfg, prompts):
     """Decode to the end; return (run, events)."""
-    run = start_run(FUSED, models, prompts, cfg)
+    method = Ensemble(models, cfg).method
+    run = start_run(FUSED, models, prompts, method, torch.tensor(cfg.weights), cfg)
     events = []
     while run.done is None:
         events.extend(step(run, cfg.sampling))

@@ -34,6 +34,8 @@ def test_two_copies_equal_one(fixture_dirs, name, method):
     expected = greedy_ids(models[0], prompts[0], 24)
     assert run.members[0].answer == expected and run.members[1].answer == expected
     assert all(p.shares == (0.5, 0.5) for p in events if isinstance(p, Piece))
+    _, final = pieces_and_final(events)
+    assert final.stats.fed_per_step == (1.0, 1.0) and final.stats.cropped_per_step == (0.0, 0.0)
 
 
 @pytest.mark.parametrize("name", ["bpe-qwen2", "uni-llama"])
@@ -57,13 +59,11 @@ def test_average_refuses_different_vocabularies(fixture_dirs):
         run_fused(load(paths), config(paths, "average"), prompts_for(load(paths)))
 
 
-@pytest.mark.parametrize("method", ["gac", "unite"])
-def test_cached_steps_equal_full_recompute(fixture_dirs, method, monkeypatch):
-    """Every member's logits, after any crop and re-feed, equal a fresh forward over its whole sequence."""
+def check_every_launch(monkeypatch) -> list[int]:
+    """Make every Member.launch assert that its cached logits equal a fresh forward over the whole sequence;
+    returns the list of checked sequence lengths."""
     from ensemble.member import Member
 
-    paths = [fixture_dirs["bpe-qwen2"], fixture_dirs["uni-llama"], fixture_dirs["uni-gemma3"]]
-    models = load(paths)
     checked = []
     launch = Member.launch
 
@@ -76,6 +76,16 @@ def test_cached_steps_equal_full_recompute(fixture_dirs, method, monkeypatch):
         return logits
 
     monkeypatch.setattr(Member, "launch", checked_launch)
+    return checked
+
+
+@pytest.mark.parametrize("method", ["gac", "unite"])
+def test_cached_steps_equal_full_recompute(fixture_dirs, method, monkeypatch):
+    """Every member's logits, after any crop and re-feed, equal a fresh forward over its whole sequence."""
+
+    paths = [fixture_dirs["bpe-qwen2"], fixture_dirs["uni-llama"], fixture_dirs["uni-gemma3"]]
+    models = load(paths)
+    checked = check_every_launch(monkeypatch)
     run_fused(models, config(paths, method, max_new_tokens=32), prompts_for(models))
     assert max(checked) > 16  # past the gemma fixture's sliding window of 8
 
@@ -101,18 +111,7 @@ def test_heterogeneous_stream_is_consistent(fixture_dirs, method):
 def test_prompt_prefix_is_reused_across_answers(fixture_dirs, monkeypatch):
     """A second answer whose prompt shares a prefix starts from a copy of the stored keys/values, feeds
     only the new tail, and still equals a full recompute (and the first answer's cache is untouched)."""
-    from ensemble.member import Member
-
-    launch = Member.launch
-
-    def checked_launch(self):
-        logits = launch(self)
-        with torch.inference_mode():
-            full = self.lm.model(input_ids=torch.tensor([self.target])).logits[0, -1]
-        torch.testing.assert_close(logits, full, atol=1e-4, rtol=1e-4)
-        return logits
-
-    monkeypatch.setattr(Member, "launch", checked_launch)
+    check_every_launch(monkeypatch)
     paths = [fixture_dirs["uni-gemma3"], fixture_dirs["bpe-qwen2"]]
     models = load(paths)
     shared = "Q: the capital of France?\nA: Paris\n" * 3

@@ -48,17 +48,14 @@ def test_three_models_answer_and_stream_consistently(models, method):
 
 
 def test_one_member_equals_generate_on_smollm2(models):
-    from ensemble.engine import start_run, step
     from ensemble.prompting import prompt_ids
-    from tests.helpers import greedy_ids
+    from tests.helpers import greedy_ids, run_fused
 
     lm = models[0]
     messages = [{"role": "user", "content": "Write one sentence about the sea."}]
     prompt = prompt_ids(lm.tokenizer, messages)
     config = cfg([lm], "unite", n=20)
-    run = start_run(FUSED, [lm], [prompt], config)
-    while run.done is None:
-        list(step(run, config.sampling))
+    run, _ = run_fused([lm], config, [prompt])
     assert run.members[0].answer == greedy_ids(lm, prompt, 20)
 
 
