@@ -31,7 +31,7 @@ from ensemble.events import FUSED, Finished  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "bigbench" / "qa_wikidata.json"
 MEMBERS = ("offline:smollm2-135m-instruct", "offline:gemma-3-270m", "offline:qwen2.5-coder-0.5b-instruct")
 SHORT = {"smollm2-135m-instruct": "SmolLM2", "gemma-3-270m": "Gemma3", "qwen2.5-coder-0.5b-instruct": "Qwen-Coder"}
-METHODS = ("unite", "gac")
+METHODS = ("unite", "gac", "unite-w0")  # -w0: resync_window 0 (append-only re-sync, no re-tokenization)
 
 
 def load_task(n: int, shots: int = 3):
@@ -73,9 +73,10 @@ def systems(n_members: int):
 
 def build(models, system) -> Ensemble:
     _, idx, method, _ = system
+    name, _, window = method.partition("-w")
     config = EnsembleConfig(
-        members=tuple(models[i].spec for i in idx), method=method, prompt_format="plain",
-        sampling=SamplingConfig(max_new_tokens=8, stop=("\n", ".")))
+        members=tuple(models[i].spec for i in idx), method=name, prompt_format="plain",
+        sampling=SamplingConfig(max_new_tokens=8, stop=("\n", ".")), resync_window=int(window or 8))
     return Ensemble([models[i] for i in idx], config)
 
 
@@ -119,7 +120,7 @@ def label(system: str) -> str:
         return SHORT[MEMBERS[int(system[5:])].removeprefix("offline:")] + " alone"
     method, idx = system.split(":", 1)
     names = [SHORT[MEMBERS[int(i)].removeprefix("offline:")] for i in re.findall(r"\d", idx)]
-    return f"{method}: " + " + ".join(names)
+    return f"{method.replace('-w0', ' (append-only)')}: " + " + ".join(names)
 
 
 def report(out: Path, doc: Path, n: int) -> None:
@@ -136,7 +137,9 @@ def report(out: Path, doc: Path, n: int) -> None:
         f"Made by `python bench/qa_wikidata.py --n {n}` (then `--report`), on the three offline default models",
         "in bf16, 2 CPU cores. Fixed sample (seed 0), 3-shot prefix, plain-completion prompts, greedy, answer cut at a",
         f"newline or a period. n = {len(ids)} examples; one example is worth {100 / len(ids):.2f} points, and the",
-        f"standard error of a score near 50% is about {100 * (0.25 / len(ids)) ** 0.5:.1f} points.", "",
+        f"standard error of a score near 50% is about {100 * (0.25 / len(ids)) ** 0.5:.1f} points.",
+        "`(append-only)`: `resync_window: 0`, members append the new piece's ids instead of re-tokenizing",
+        "the tail of the answer. Wins / losses count the examples where exactly one of the two is right.", "",
         "| System | Accuracy | vs its best member | wins / losses vs that member |", "|---|---|---|---|",
     ]
     for s in sorted(acc, key=lambda s: (not s.startswith("solo"), s)):

@@ -46,6 +46,8 @@ def add_run_flags(gen: argparse.ArgumentParser) -> None:
     gen.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                      help="method option, e.g. top_k=5 (unite) or threshold=0.8 (gac)")
     gen.add_argument("--plain", action="store_true", help="plain-completion prompts, no chat templates")
+    gen.add_argument("--resync-window", type=int, help="answer tokens each member re-tokenizes per piece (8); "
+                     "0 = only append the new piece's ids")
     gen.add_argument("--solo", action="store_true", help="also each member's own greedy answer")
 
 
@@ -69,7 +71,8 @@ def config_from_args(args: argparse.Namespace) -> EnsembleConfig:
     options.update(_parse_option(o) for o in args.option)
     return EnsembleConfig(members=members, method=args.method or (base.method if base else "unite"),
                           options=options, primary=_pick(args.primary, base.primary if base else 0),
-                          sampling=sampling, prompt_format="plain" if args.plain else "chat")
+                          sampling=sampling, prompt_format="plain" if args.plain else "chat",
+                          resync_window=_pick(args.resync_window, base.resync_window if base else 8))
 
 
 def _pick(value, default):

@@ -61,7 +61,7 @@ class EnsembleConfig:
     options: Mapping = field(default_factory=dict)  # method options, validated by the method's own dataclass
     primary: int = 0  # main member: GaC gating, prompt-length reference
     sampling: SamplingConfig = SamplingConfig()
-    resync_window: int = 8  # tokens re-tokenized at the tail of each member after every fused piece
+    resync_window: int = 8  # answer tokens re-tokenized with each new piece; 0 = append the piece's own ids
     max_prompt_tokens: int = 0  # 0 = the smallest member context minus max_new_tokens
     prompt_format: str = "chat"  # chat: each member's own template (plain if it has none); plain: no templates
 
@@ -71,8 +71,8 @@ class EnsembleConfig:
             raise ConfigError(f"an ensemble takes 1 to {MAX_MEMBERS} members, got {n}")
         if not 0 <= self.primary < n:
             raise ConfigError(f"primary must be a member index in [0, {n - 1}], got {self.primary}")
-        if self.resync_window < 1:
-            raise ConfigError(f"resync_window must be >= 1, got {self.resync_window}")
+        if self.resync_window < 0:
+            raise ConfigError(f"resync_window must be >= 0, got {self.resync_window}")
         if self.prompt_format not in ("chat", "plain"):
             raise ConfigError(f"prompt_format must be 'chat' or 'plain', got {self.prompt_format!r}")
         object.__setattr__(self, "options", dict(self.options))

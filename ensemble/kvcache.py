@@ -22,7 +22,7 @@ class PromptCache:
         ids, cache = self.ids, self.cache  # one read of each, so a concurrent store can't mix them
         keep = min(common_prefix(ids, prompt), len(prompt) - 1)
         if cache is None or keep <= 0:
-            return DynamicCache(), []
+            return DynamicCache(), []  # no config: full layers (no sliding window), croppable at any depth
         copy = deepcopy(cache)
         if len(ids) > keep:
             copy.crop(-(len(ids) - keep))

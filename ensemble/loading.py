@@ -48,7 +48,10 @@ def locate(model: str) -> tuple[str, dict]:
     if model.startswith("offline:"):
         from .offline import resolve
 
-        model = resolve(model)
+        try:
+            model = resolve(model)
+        except ValueError as e:
+            raise LoadError(str(e)) from None
     path = Path(model).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return str(path.parent), {"gguf_file": path.name}

@@ -22,7 +22,6 @@ class Member:
         self.prompt = list(prompt)
         self.answer: list[int] = []  # the member's ids for the fused answer so far
         self.window = window
-        # no config: full layers, so the cache can be cropped at any depth
         self.cache, self.cached = lm.prompts.take(self.prompt)  # cached: ids whose keys/values are in the cache
         self.error: str | None = None
         self.forward_s = 0.0
@@ -68,7 +67,7 @@ class Member:
             try:
                 self.cache.crop(-drop)
             except (RuntimeError, ValueError):  # a layer that can't roll back (linear attention): refill
-                self.cache = DynamicCache()
+                self.cache = DynamicCache()  # no config: full layers, croppable at any depth
                 plan = ResyncPlan(0, tuple(self.target))
             self.cached = self.cached[: plan.keep]
 

@@ -92,3 +92,18 @@ def test_old_turns_dropped_to_fit(fixture_dirs):
                 {"role": "user", "content": "short question"}]
     prompts = fit_prompt(load(paths), list(messages), config(paths, max_new_tokens=64))
     assert len(prompts[0]) < 50
+
+
+def test_gguf_locations(tmp_path):
+    (tmp_path / "model.Q4.gguf").write_bytes(b"GGUF")
+    assert locate(str(tmp_path)) == (str(tmp_path), {"gguf_file": "model.Q4.gguf"})
+    assert locate(str(tmp_path / "model.Q4.gguf")) == (str(tmp_path), {"gguf_file": "model.Q4.gguf"})
+    (tmp_path / "other.gguf").write_bytes(b"GGUF")
+    with pytest.raises(LoadError, match="not exactly one .gguf"):
+        locate(str(tmp_path))
+
+
+def test_hub_ids_and_offline_names_pass_through():
+    assert locate("Qwen/Qwen2.5-0.5B-Instruct") == ("Qwen/Qwen2.5-0.5B-Instruct", {})
+    with pytest.raises(LoadError, match="smollm2-135m-instruct"):
+        locate("offline:no-such-model")

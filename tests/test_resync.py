@@ -50,3 +50,10 @@ def test_window_moves_back_to_a_character_boundary():
 
 def test_inconsistent_prefix_reencodes_everything():
     assert retokenize_tail([2], PIECES, b"ab", encode, window=4) == [3]
+
+
+def test_window_zero_only_appends_the_new_bytes():
+    # "a" then "b": a full re-encode would merge into 3 ("ab"); window 0 keeps [1] and appends [2]
+    assert retokenize_tail([1], PIECES, b"ab", encode, window=0) == [1, 2]
+    # ...unless the previous ids end inside a character
+    assert retokenize_tail([1, 5], PIECES, "a東".encode(), encode, window=0) == [1, 7]

@@ -134,3 +134,29 @@ def test_gac_gating_consults_others_only_when_primary_is_unsure(pair, threshold,
     assert stats.consulted[1] == others  # the primary may skip a step while member 1 finishes a character
     if others == 0.0:
         assert all(p.shares == (1.0, 0.0) for p in events if isinstance(p, Piece))
+
+
+def test_interleaved_streams_on_shared_models_do_not_interfere(pair):
+    """Two answers decoded step by step in alternation (as two users would be) equal the same answers
+    decoded one after the other: members share weights and the prompt cache, never decode state."""
+    from ensemble.engine import Ensemble
+
+    paths, models = pair
+    ensemble = Ensemble(models, config(paths, "unite", max_new_tokens=16))
+    questions = [[{"role": "user", "content": "def main(argv):"}], [{"role": "user", "content": "class Parser:"}]]
+
+    def final(events):
+        return [e.text for e in events if isinstance(e, Finished)]
+
+    alone = [final(ensemble.stream(q, solo=True)) for q in questions]
+    streams = [ensemble.stream(q, solo=True) for q in questions]
+    together = [[], []]
+    while any(s is not None for s in streams):
+        for i, s in enumerate(streams):
+            if s is not None:
+                event = next(s, None)
+                if event is None:
+                    streams[i] = None
+                else:
+                    together[i].append(event)
+    assert [final(t) for t in together] == alone
