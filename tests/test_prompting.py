@@ -1,0 +1,48 @@
+"""Each member renders the conversation its own way; answers continue it as plain continuation ids."""
+
+from ensemble.prompting import prompt_ids, render_plain
+from tests.helpers import load
+
+TURNS = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+         {"role": "user", "content": "Name a colour."}]
+
+
+def test_chat_template_member_gets_chatml(fixture_dirs):
+    lm = load([fixture_dirs["bpe-qwen2"]])[0]
+    ids = prompt_ids(lm.tokenizer, TURNS)
+    text = lm.tokenizer.decode(ids)
+    assert text.startswith("<|im_start|>user\nHi<|im_end|>") and text.endswith("<|im_start|>assistant\n")
+    assert ids.count(lm.tokenizer.convert_tokens_to_ids("<|im_start|>")) == 4
+
+
+def test_member_without_template_gets_plain_text_with_its_own_bos(fixture_dirs):
+    lm = load([fixture_dirs["uni-llama"]])[0]
+    one = prompt_ids(lm.tokenizer, TURNS[-1:])
+    assert one[0] == lm.tokenizer.bos_token_id
+    assert lm.vocab.text_bytes(one[1:]) == b" Name a colour."  # the tokenizer's own dummy prefix, as it encodes
+    many = prompt_ids(lm.tokenizer, TURNS)
+    assert lm.tokenizer.decode(many, skip_special_tokens=True).strip().endswith("Assistant:")
+
+
+def test_plain_format_ignores_templates(fixture_dirs):
+    lm = load([fixture_dirs["bpe-qwen2"]])[0]
+    ids = prompt_ids(lm.tokenizer, TURNS[-1:], chat=False)
+    assert lm.vocab.text_bytes(ids) == b"Name a colour."
+
+
+def test_render_plain():
+    assert render_plain(TURNS[-1:]) == "Name a colour."
+    assert render_plain(TURNS) == "User: Hi\nAssistant: Hello!\nUser: Name a colour.\nAssistant:"
+
+
+def test_terminal_chat_runs_two_turns(fixture_dirs, monkeypatch, capsys):
+    import io
+
+    from ensemble.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("def f(x):\n/reset\nclass A:\n"))
+    code = main(["chat", "--model", str(fixture_dirs["bpe-qwen2"]), "--model", str(fixture_dirs["uni-llama"]),
+                 "--max-new-tokens", "6", "--dtype", "fp32", "--solo"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("ensemble> ") == 2 and out.count("--- uni-llama alone ---") == 2
