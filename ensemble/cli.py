@@ -14,6 +14,7 @@ from .config import EnsembleConfig, MemberSpec, SamplingConfig
 from .errors import EnsembleError
 from .events import FUSED, Finished, MemberFailed, Piece, to_dict
 from .presets import list_presets, load_preset
+from .prompting import check_messages
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +76,13 @@ def config_from_args(args: argparse.Namespace) -> EnsembleConfig:
                           resync_window=_pick(args.resync_window, base.resync_window if base else 8))
 
 
+def check_method(config: EnsembleConfig) -> None:
+    from .align import METHODS
+
+    if config.method not in METHODS:
+        raise EnsembleError(f"unknown method {config.method!r}; choose one of: {', '.join(sorted(METHODS))}")
+
+
 def _pick(value, default):
     return default if value is None else value
 
@@ -94,11 +102,13 @@ def run_generate(args: argparse.Namespace) -> int:
     from .loading import load_models
 
     config = config_from_args(args)
+    messages = check_messages([{"role": "user", "content": args.prompt}])  # before any model loads
+    check_method(config)
     models = load_models(config.members)
     ensemble = Ensemble(models, config)
     pieces, finished, failures = [], {}, []
     quiet = args.json or args.events
-    for event in ensemble.stream([{"role": "user", "content": args.prompt}], solo=args.solo):
+    for event in ensemble.stream(messages, solo=args.solo):
         if args.events:
             print(json.dumps(to_dict(event), ensure_ascii=False), flush=True)
         if isinstance(event, Piece) and event.stream == FUSED:
@@ -135,6 +145,7 @@ def run_chat(args: argparse.Namespace) -> int:
     from .loading import load_models
 
     config = config_from_args(args)
+    check_method(config)
     models = load_models(config.members)
     ensemble = Ensemble(models, config)
     colour = sys.stdout.isatty()

@@ -107,3 +107,15 @@ def test_hub_ids_and_offline_names_pass_through():
     assert locate("Qwen/Qwen2.5-0.5B-Instruct") == ("Qwen/Qwen2.5-0.5B-Instruct", {})
     with pytest.raises(LoadError, match="smollm2-135m-instruct"):
         locate("offline:no-such-model")
+
+
+def test_cli_rejects_bad_method_and_empty_prompt_before_loading(capsys, monkeypatch):
+    import ensemble.loading
+
+    monkeypatch.setattr(ensemble.loading, "load_models", lambda *a: pytest.fail("loaded models"))
+    assert main(["generate", "--model", "a/b", "--method", "deepen", "--prompt", "hi"]) == 2
+    assert "unknown method 'deepen'" in capsys.readouterr().err
+    assert main(["generate", "--model", "a/b", "--prompt", " \n "]) == 2
+    assert "prompt is empty" in capsys.readouterr().err
+    assert main(["generate", "--model", "a/b", "--model", "c/d", "--weight", "1", "--prompt", "hi"]) == 2
+    assert "1 --weight values for 2 --model values" in capsys.readouterr().err
