@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,6 +20,7 @@ from .offline import cache_root
 from .vocab import ByteVocab
 
 END = 0  # shared id of the end of the answer in a union space
+FORMAT = "v2"  # bump when a cached table's layout changes
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ class SharedSpace:
     end: frozenset[int]  # shared ids that end the answer
     to_shared: tuple[torch.Tensor, ...]  # per member: [V_i] long, shared id of each member id, -1 = none
     digest: str
+    mapped: tuple[tuple[torch.Tensor, torch.Tensor], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        # per member: (member ids that have a shared id [M_i], those shared ids [M_i])
+        pairs = tuple(((t >= 0).nonzero().flatten(), t[t >= 0]) for t in self.to_shared)
+        object.__setattr__(self, "mapped", pairs)
 
     def __len__(self) -> int:
         return len(self.pieces)
@@ -35,10 +42,8 @@ class SharedSpace:
     def project(self, member: int, probs: torch.Tensor) -> torch.Tensor:
         """probs: [V_i] -> [S]. Several ids with the same bytes (`A` and `<0x41>`) take their max, so a
         member's argmax in the shared space is the bytes of its own argmax."""
-        index = self.to_shared[member]
-        valid = index >= 0
-        out = probs.new_zeros(len(self.pieces))
-        return out.scatter_reduce_(0, index[valid], probs[valid], reduce="amax")
+        src, dst = self.mapped[member]
+        return probs.new_zeros(len(self.pieces)).scatter_reduce_(0, dst, probs[src], reduce="amax")
 
 
 def cache_dir() -> Path:
@@ -47,7 +52,7 @@ def cache_dir() -> Path:
 
 def cached(key: str, build: Callable[[], object]):
     """torch.save'd result of build(), stored under the alignment cache; written atomically."""
-    path = cache_dir() / f"{key}.pt"
+    path = cache_dir() / f"{FORMAT}-{key}.pt"
     if path.exists():
         try:
             return torch.load(path, weights_only=False)
