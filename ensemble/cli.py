@@ -138,6 +138,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 COLOURS = ("\033[36m", "\033[33m", "\033[35m", "\033[32m")  # one per member, as in the UI legend
+RESET = "\033[0m"
 
 
 def run_chat(args: argparse.Namespace) -> int:
@@ -178,9 +179,6 @@ def run_chat(args: argparse.Namespace) -> int:
         for i, text in sorted(solos.items()):
             print(f"--- {models[i].name} alone ---\n{text}")
         messages.append({"role": "assistant", "content": answer})
-
-
-RESET = "\033[0m"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

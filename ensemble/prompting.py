@@ -56,13 +56,15 @@ class Continuation:
         self.vocab = vocab
         self.backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
         self.backend.encode_special_tokens = True
-        self.prefix = ""
-        for prefix in ("", "\n"):  # "\n" is encoded first and dropped, hiding a dummy-prefix space
-            self.prefix = prefix
-            if all(vocab.text_bytes(self.texts([p])[0]) == p.encode() for p in PROBES):
-                break
-        else:
-            self.prefix = ""
+        self.prefix, self.skip = "", 0
+        if not self._round_trips():
+            self.prefix = "\n"  # encoded first and dropped, hiding a dummy-prefix space
+            self.skip = len(vocab.text_bytes(self.backend.encode(self.prefix, add_special_tokens=False).ids))
+            if not self._round_trips():
+                self.prefix, self.skip = "", 0
+
+    def _round_trips(self) -> bool:
+        return all(self.vocab.text_bytes(self.texts([p])[0]) == p.encode() for p in PROBES)
 
     def texts(self, texts: list[str]) -> list[list[int]]:
         """Continuation ids of each text, batched in Rust."""
@@ -70,13 +72,12 @@ class Continuation:
                                                                  add_special_tokens=False)]
         if not self.prefix:
             return batch
-        skip = len(self.vocab.text_bytes(self.backend.encode(self.prefix, add_special_tokens=False).ids))
         out = []
         for text, ids in zip(texts, batch, strict=True):
             k, n = 0, 0
-            while n < skip and k < len(ids):
+            while n < self.skip and k < len(ids):
                 n, k = n + len(self.vocab.pieces[ids[k]]), k + 1
-            out.append(ids[k:] if n == skip else self.backend.encode(text, add_special_tokens=False).ids)
+            out.append(ids[k:] if n == self.skip else self.backend.encode(text, add_special_tokens=False).ids)
         return out
 
     def __call__(self, data: bytes) -> list[int]:
