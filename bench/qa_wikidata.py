@@ -27,9 +27,10 @@ sys.path.insert(0, str(ROOT))
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig  # noqa: E402
 from ensemble.engine import Ensemble  # noqa: E402
 from ensemble.events import FUSED, Finished  # noqa: E402
+from ensemble.offline import MANIFEST  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "bigbench" / "qa_wikidata.json"
-MEMBERS = ("offline:smollm2-135m-instruct", "offline:gemma-3-270m", "offline:qwen2.5-coder-0.5b-instruct")
+MEMBERS = tuple(f"offline:{m.name}" for m in MANIFEST)  # SmolLM2, Gemma-3, Qwen2.5-Coder
 SHORT = {"smollm2-135m-instruct": "SmolLM2", "gemma-3-270m": "Gemma3", "qwen2.5-coder-0.5b-instruct": "Qwen-Coder"}
 METHODS = ("unite", "gac", "unite-w0")  # -w0: resync_window 0 (append-only re-sync, no re-tokenization)
 

@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig  # noqa: E402
 from ensemble.engine import generate_stream  # noqa: E402
 from ensemble.events import FUSED, Finished  # noqa: E402
+from ensemble.offline import MANIFEST  # noqa: E402
 
-MEMBERS = ("offline:smollm2-135m-instruct", "offline:gemma-3-270m", "offline:qwen2.5-coder-0.5b-instruct")
+MEMBERS = tuple(f"offline:{m.name}" for m in MANIFEST)  # SmolLM2, Gemma-3, Qwen2.5-Coder
 
 
 def context_text(models, n_tokens: int) -> str:
