@@ -1,0 +1,238 @@
+"""Gradio callbacks: read the picker and the session, run the engine through the backend, return named updates.
+
+Handlers return {name: value} dicts; ui/layout.py maps the names to components. The backend (app.py) is the
+only thing that loads models:
+    backend.load(config, progress)                       progress(fraction, message)
+    backend.stream(config, messages, should_stop) -> Iterator[engine event]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import gradio as gr
+
+from ensemble.config import EnsembleConfig
+from ensemble.errors import EnsembleError
+
+from .export import to_json, to_markdown
+from .links import parse_link, share_url
+from .picker import FIELDS, SLOTS, config_from_settings, member_names, settings_from_config, settings_from_values
+from .picker import values_from_settings as picker_values
+from .render import FUSED_KEY, chart_html, column_messages, status_html
+from .state import Limits, Session, apply_event, fail_turn, new_turn
+from .store import ComparisonStore, UnknownComparison
+
+log = logging.getLogger("ensemble.app")
+Updates = dict[str, Any]
+
+
+class Backend(Protocol):
+    def load(self, config: EnsembleConfig, progress: Callable[[float, str], None]) -> None: ...
+
+    def stream(self, config: EnsembleConfig, messages: list[dict], should_stop: Callable[[], bool]) -> Iterator: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    backend: Backend
+    store: ComparisonStore
+    presets: Mapping[str, EnsembleConfig]
+    methods: Sequence[str]
+    limits: Limits
+    default_preset: str
+    public_url: str = ""  # base of share links; else the Space's page, else the request's own address
+
+
+class Handlers:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    # ------------------------------------------------------------------ chat
+
+    def respond(self, session: Session, prompt: str, *values, progress=gr.Progress()) -> Iterator[Updates]:  # noqa: B008
+        session.settle()
+        prompt = (prompt or "").strip()
+        settings, problems = settings_from_values(values, self.ctx.methods, self.ctx.limits)
+        problems += self.prompt_problems(prompt, session)
+        if problems:
+            yield {"status": status_html(problems, "error")}
+            return
+        yield from self.run(session, settings, [prompt], progress, clear_prompt=True)
+
+    def regenerate(self, session: Session, *values, progress=gr.Progress()) -> Iterator[Updates]:  # noqa: B008
+        session.settle()
+        settings, problems = settings_from_values(values, self.ctx.methods, self.ctx.limits)
+        if not session.turns or session.shared_id:
+            problems.append("nothing to regenerate yet" if not session.turns else "re-run the shared comparison first")
+        if problems:
+            yield {"status": status_html(problems, "error")}
+            return
+        prompt = session.turns.pop()["prompt"]
+        yield from self.run(session, settings, [prompt], progress)
+
+    def rerun(self, session: Session, progress=gr.Progress()) -> Iterator[Updates]:  # noqa: B008
+        """A shared comparison, decoded again with its own settings (this loads the models)."""
+        session.settle()
+        if not session.settings or not session.turns:
+            yield {"status": status_html(["there is no comparison to re-run"], "error")}
+            return
+        prompts = [t["prompt"] for t in session.turns]
+        session.turns, session.shared_id = [], ""
+        yield from self.run(session, session.settings, prompts, progress)
+
+    def run(self, session: Session, settings: dict, prompts: list[str], progress, clear_prompt=False):
+        notes = []
+        if session.settings and _ensemble_part(session.settings) != _ensemble_part(settings) and session.turns:
+            session.turns = []
+            notes.append("members or method changed: a new conversation started")
+        try:
+            config = config_from_settings(settings, self.ctx.presets)
+            yield {"status": status_html(["loading models…"]), "send": gr.update(interactive=False)}
+            self.ctx.backend.load(config, lambda f, msg: progress(f, desc=msg))
+        except EnsembleError as e:
+            yield {"status": status_html([f"could not load the ensemble: {e}"], "error"),
+                   "send": gr.update(interactive=True)}
+            return
+        session.settings, session.names, session.shared_id = settings, member_names(settings), ""
+        extra = {"prompt": ""} if clear_prompt else {}
+        for prompt in prompts:
+            yield {**self.view(session, notes + ["generating…"]), **extra}
+            error = yield from self.stream_turn(session, config, prompt)
+            if error:
+                yield self.view(session, [error], "error")
+                return
+        yield self.view(session, notes)
+
+    def stream_turn(self, session: Session, config: EnsembleConfig, prompt: str):
+        """Decode one turn, yielding at most `updates_per_second` views. Returns an error message or ''."""
+        messages = session.history() + [{"role": "user", "content": prompt}]
+        turn = new_turn(prompt, len(config.members))
+        session.turns.append(turn)
+        limits = self.ctx.limits
+        deadline = time.monotonic() + limits.answer_seconds
+        events = self.ctx.backend.stream(config, messages, lambda: time.monotonic() > deadline)
+        last, error = 0.0, ""
+        try:
+            for event in events:
+                apply_event(turn, event)
+                if time.monotonic() - last >= 1 / limits.updates_per_second:
+                    last = time.monotonic()
+                    yield self.view(session, ["generating…"])
+        except EnsembleError as e:
+            error = str(e)
+        except Exception as e:  # a crash must reach the page as a message, not a hung column
+            log.exception("generation failed")
+            error = f"generation failed ({type(e).__name__}); see the server log"
+        finally:
+            events.close()  # on Stop, Gradio closes this generator: stop decoding, free the caches
+        if error:
+            fail_turn(turn, error)
+        return error
+
+    def prompt_problems(self, prompt: str, session: Session) -> list[str]:
+        limits = self.ctx.limits
+        problems = []
+        if not prompt:
+            problems.append("type a prompt first")
+        if len(prompt) > limits.max_prompt_chars:
+            problems.append(f"the prompt is {len(prompt)} characters; the limit is {limits.max_prompt_chars}")
+        if session.shared_id:
+            problems.append("this is a shared comparison: press re-run or clear to chat")
+        elif len(session.turns) >= limits.max_turns:
+            problems.append(f"this conversation reached {limits.max_turns} turns; press clear to start another")
+        return problems
+
+    def view(self, session: Session, notes: Sequence[str] = (), kind: str = "info") -> Updates:
+        names = session.names
+        out: Updates = {"session": session, "chart": chart_html(session.turns, names),
+                        "status": status_html(notes, kind),
+                        "fused": gr.update(value=column_messages(session.turns, FUSED_KEY, names)),
+                        "send": gr.update(interactive=not session.shared_id),
+                        "rerun": gr.update(visible=bool(session.shared_id))}
+        for i in range(SLOTS):
+            out[f"solo{i}"] = gr.update(value=column_messages(session.turns, str(i), names), visible=i < len(names),
+                                        label=f"{names[i]} alone" if i < len(names) else "")
+        return out
+
+    # ------------------------------------------------------------------ buttons
+
+    def clear(self, session: Session) -> Updates:
+        return self.view(Session(settings=session.settings, names=session.names))
+
+    def stopped(self) -> Updates:
+        return {"status": status_html(["stopped"]), "send": gr.update(interactive=True)}
+
+    def share(self, session: Session, request: gr.Request) -> Updates:
+        session.settle()
+        if not session.turns:
+            return {"status": status_html(["nothing to share yet: send a prompt first"], "error")}
+        try:
+            comparison = self.ctx.store.create(session.record())
+        except ValueError as e:
+            return {"status": status_html([str(e)], "error")}
+        return {"link": share_url(self.base_url(request), comparison),
+                "status": status_html(["stored: anyone with the link can view this comparison"])}
+
+    def base_url(self, request: gr.Request | None) -> str:
+        if self.ctx.public_url:
+            return self.ctx.public_url
+        if os.environ.get("SPACE_ID"):
+            return f"https://huggingface.co/spaces/{os.environ['SPACE_ID']}"
+        return str(request.base_url) if request is not None else "http://127.0.0.1:7860/"
+
+    def export(self, session: Session) -> Updates:
+        session.settle()
+        if not session.turns:
+            return {"status": status_html(["nothing to export yet"], "error")}
+        folder = Path(tempfile.mkdtemp(prefix="ensemble-export-"))
+        record = session.record()
+        (folder / "comparison.json").write_text(to_json(record), encoding="utf-8")
+        (folder / "comparison.md").write_text(to_markdown(record), encoding="utf-8")
+        return {"files": [str(folder / "comparison.json"), str(folder / "comparison.md")], "status": ""}
+
+    def pick_preset(self, name: str) -> Updates:
+        if name not in self.ctx.presets:
+            return {"status": status_html([f"unknown preset {name!r}"], "error")}
+        return picker_updates(settings_from_config(name, self.ctx.presets[name]))
+
+    # ------------------------------------------------------------------ page load
+
+    def on_load(self, request: gr.Request) -> Updates:
+        link = parse_link(dict(request.query_params), sorted(self.ctx.presets), self.ctx.methods,
+                          self.ctx.limits.max_prompt_chars)
+        problems = list(link.problems)
+        out: Updates = {}
+        if link.comparison:
+            try:
+                record = self.ctx.store.get(link.comparison)
+                session = Session(record["settings"], record["members"], record["turns"], link.comparison)
+                view = self.view(session, ["a shared comparison, shown as stored (read-only): press re-run "
+                                           "to decode it again with the same settings, or clear to chat"])
+                return {**view, **picker_updates(record["settings"]),
+                        **({"status": status_html(problems, "warn")} if problems else {})}
+            except (UnknownComparison, KeyError, TypeError):
+                problems.append("no shared comparison with this id (it may have been typed wrong)")
+        preset = link.preset or self.ctx.default_preset
+        if preset in self.ctx.presets:
+            settings = settings_from_config(preset, self.ctx.presets[preset])
+            out.update(picker_updates({**settings, "method": link.method or settings["method"]}))
+        if link.prompt:
+            out["prompt"] = link.prompt
+        out["status"] = status_html(problems, "warn")
+        return out
+
+
+def picker_updates(settings: Mapping) -> Updates:
+    return dict(zip(FIELDS, picker_values(settings), strict=True))
+
+
+def _ensemble_part(settings: Mapping) -> tuple:
+    return (tuple(tuple(sorted(m.items())) for m in settings["members"]), settings["method"], settings["primary"])

@@ -1,0 +1,136 @@
+"""build_app(ctx) -> gr.Blocks: every component once, then the wiring in one block."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+
+import gradio as gr
+
+from .handlers import Context, Handlers
+from .picker import FIELDS, QUANTS, SLOTS, settings_from_config, values_from_settings
+from .state import Session
+
+CSS = """
+.tok { border-radius: 3px; padding: 0 1px; }
+.legend .chip, .drive .chip { border-radius: 3px; padding: 0 6px; margin: 0 4px; color: #111; }
+table.drive { font-size: 0.85em; border-collapse: collapse; margin-top: 4px; }
+table.drive td, table.drive th { padding: 1px 8px; text-align: left; color: inherit; }
+table.drive .bar { display: inline-block; height: 0.8em; margin-right: 6px; min-width: 1px; max-width: 160px; }
+.notice { padding: 4px 10px; border-radius: 6px; margin: 2px 0; }
+.notice ul { margin: 0; padding-left: 1.2em; }
+.notice.error { background: #fee2e2; color: #7f1d1d; }
+.notice.warn { background: #fef3c7; color: #78350f; }
+.notice.info { background: #e0f2fe; color: #0c4a6e; }
+.note { opacity: 0.7; }
+"""
+
+
+def build_app(ctx: Context, model_choices: Sequence[str], concurrency: int = 1) -> gr.Blocks:
+    """The whole UI. `model_choices` fill the member dropdowns (free Hub ids and paths are accepted too)."""
+    handlers = Handlers(ctx)
+    c: dict[str, gr.components.Component] = {}
+    with gr.Blocks(title="Ensemble Chat", fill_width=True) as demo:
+        c["session"] = gr.State(Session())
+        gr.Markdown("## Ensemble Chat\nSeveral small models answer together, token by token. The fused answer "
+                    "is coloured by the member that drove each token (hover for every member's share); each "
+                    "member's own answer streams beside it.")
+        c["status"] = gr.HTML(elem_id="status")
+        picker(c, ctx, model_choices)
+        c["chart"] = gr.HTML(elem_id="chart")
+        with gr.Row(equal_height=True):
+            c["fused"] = gr.Chatbot(label="Ensemble (fused)", elem_id="col-fused", render_markdown=False,
+                                    buttons=["copy", "copy_all"], height=460, scale=2)
+            for i in range(SLOTS):
+                c[f"solo{i}"] = gr.Chatbot(label=f"member {i + 1} alone", elem_id=f"col-solo{i}", height=460,
+                                           render_markdown=False, buttons=["copy"], visible=False)
+        with gr.Row():
+            c["prompt"] = gr.Textbox(label="Prompt", elem_id="prompt", lines=2, scale=5,
+                                     max_length=ctx.limits.max_prompt_chars, placeholder="Ask the ensemble…")
+            c["send"] = gr.Button("Send", variant="primary", elem_id="send", scale=1)
+            c["stop"] = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+        with gr.Row():
+            c["regen"] = gr.Button("Regenerate", elem_id="regen", size="sm")
+            c["clear"] = gr.Button("Clear", elem_id="clear", size="sm")
+            c["share"] = gr.Button("Share", elem_id="share", size="sm")
+            c["export"] = gr.Button("Export JSON + Markdown", elem_id="export", size="sm")
+            c["rerun"] = gr.Button("Re-run this comparison", elem_id="rerun", size="sm", visible=False)
+        c["link"] = gr.Textbox(label="Share link", elem_id="link", buttons=["copy"], interactive=False)
+        c["files"] = gr.File(label="Export", elem_id="files", file_count="multiple", interactive=False)
+        wire(demo, c, handlers, concurrency)
+    demo.queue(max_size=ctx.limits.queue_size, default_concurrency_limit=concurrency)
+    return demo
+
+
+def picker(c: dict, ctx: Context, model_choices: Sequence[str]) -> None:
+    """The member rows and decoding settings, starting at the default preset (so API calls get it too)."""
+    preset = ctx.presets.get(ctx.default_preset)
+    v = dict(zip(FIELDS, values_from_settings(settings_from_config(ctx.default_preset, preset)), strict=True)) \
+        if preset else {}
+    with gr.Accordion("Models", open=True):
+        with gr.Row():
+            c["preset"] = gr.Dropdown(sorted(ctx.presets), value=v.get("preset"), label="Preset", elem_id="preset")
+            c["method"] = gr.Dropdown(list(ctx.methods), value=v.get("method"), label="Method", elem_id="method")
+            c["primary"] = gr.Dropdown(list(range(1, SLOTS + 1)), value=v.get("primary", 1), label="Primary member",
+                                       elem_id="primary")
+        for i in range(SLOTS):
+            with gr.Row():
+                c[f"model{i}"] = gr.Dropdown(
+                    [""] + list(model_choices), value=v.get(f"model{i}", ""), allow_custom_value=True, scale=4,
+                    label=f"Member {i + 1} (preset model, Hub id or local path; empty = none)", elem_id=f"model{i}")
+                c[f"quant{i}"] = gr.Dropdown(list(QUANTS), value=v.get(f"quant{i}", "auto"), label="Quantization",
+                                             elem_id=f"quant{i}")
+                c[f"weight{i}"] = gr.Number(v.get(f"weight{i}", 1.0), label="Weight", minimum=0, elem_id=f"weight{i}")
+    with gr.Accordion("Decoding", open=False):
+        with gr.Row():
+            c["max_new_tokens"] = gr.Slider(1, ctx.limits.max_new_tokens, value=v.get("max_new_tokens", 64), step=1,
+                                            label="Max new tokens", elem_id="max_new_tokens")
+            c["temperature"] = gr.Slider(0, 2, value=v.get("temperature", 0), step=0.05,
+                                         label="Temperature (0 = greedy)")
+            c["top_p"] = gr.Slider(0.05, 1, value=v.get("top_p", 1), step=0.05, label="Top-p")
+            c["seed"] = gr.Number(v.get("seed", 0), precision=0, label="Seed")
+
+
+def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
+    fields = list(FIELDS)
+    picks = [c[k] for k in fields]
+    view = ["session", "chart", "status", "fused", "send", "rerun", *(f"solo{i}" for i in range(SLOTS))]
+    run_out = outputs(c, view + ["prompt"])
+    # Loads and decodes share one concurrency group: `concurrency` of them on the device at a time.
+    gpu = {"concurrency_limit": concurrency, "concurrency_id": "gpu", "show_progress": "minimal"}
+    chat = gr.on([c["send"].click, c["prompt"].submit], named(h.respond, c), [c["session"], c["prompt"], *picks],
+                 run_out, api_name="chat", **gpu)
+    regen = c["regen"].click(named(h.regenerate, c), [c["session"], *picks], run_out, api_name="regenerate", **gpu)
+    rerun = c["rerun"].click(named(h.rerun, c), [c["session"]], run_out, api_name="rerun", **gpu)
+    c["stop"].click(named(h.stopped, c), None, outputs(c, ["status", "send"]), cancels=[chat, regen, rerun],
+                    queue=False)
+    c["clear"].click(named(h.clear, c), [c["session"]], outputs(c, view), queue=False)
+    c["share"].click(named(h.share, c), [c["session"]], outputs(c, ["link", "status"]), api_name="share")
+    c["export"].click(named(h.export, c), [c["session"]], outputs(c, ["files", "status"]), api_name="export")
+    c["preset"].input(named(h.pick_preset, c), [c["preset"]], outputs(c, fields + ["status"]), queue=False)
+    load_out = outputs(c, view + fields + ["prompt"])
+    demo.load(named(h.on_load, c), None, load_out, queue=False)
+
+
+def outputs(c: dict, names: Sequence[str]) -> list:
+    return [c[n] for n in names]
+
+
+def named(fn: Callable, c: dict) -> Callable:
+    """Let a handler return {name: value}; Gradio wants {component: value}. Keeps fn's signature, so
+    Gradio still injects gr.Request and gr.Progress."""
+    def convert(updates: dict) -> dict:
+        return {c[k]: v for k, v in updates.items()}
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            for updates in fn(*args, **kwargs):
+                yield convert(updates)
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        return convert(fn(*args, **kwargs))
+    return call

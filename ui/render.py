@@ -1,0 +1,115 @@
+"""Pure rendering: a conversation's turns -> Chatbot messages and small HTML panels. No gradio, no torch.
+
+Every string that came from a model, a user, a link or a file is HTML-escaped here before it is wrapped in
+markup: the Chatbot keeps `<span style title>` but `gr.HTML` sanitizes nothing.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+# One per member slot; light backgrounds so the text stays readable (dark text on top).
+COLOURS = ("#bfdbfe", "#fde68a", "#fbcfe8", "#bbf7d0")
+FUSED_KEY = "fused"
+
+
+def esc(text: object) -> str:
+    """Escape for element text and for double- or single-quoted attributes."""
+    return html.escape(str(text), quote=True)
+
+
+def text_html(text: str) -> str:
+    """Model or user text as HTML that shows exactly the characters (newlines as <br>)."""
+    return esc(text).replace("\r\n", "\n").replace("\n", "<br>")
+
+
+def share_tooltip(driver: int, shares: Sequence[float], names: Sequence[str]) -> str:
+    parts = [f"{names[i] if i < len(names) else i}: {s:.0%}" for i, s in enumerate(shares)]
+    lead = names[driver] if 0 <= driver < len(names) else str(driver)
+    return f"driven by {lead} | " + " · ".join(parts)
+
+
+def token_span(piece: dict, names: Sequence[str]) -> str:
+    """One fused piece, coloured by its driver, with every member's share in the tooltip."""
+    d = int(piece["driver"])
+    colour = COLOURS[d % len(COLOURS)]
+    title = esc(share_tooltip(d, piece["shares"], names))
+    return f'<span class="tok m{d}" style="background:{colour}" title="{title}">{text_html(piece["text"])}</span>'
+
+
+def end_note(column: dict) -> str:
+    reason = column.get("reason") or ""
+    if column.get("error"):
+        return f' <em class="note">[{esc(column["error"])}]</em>'
+    if reason in ("cancelled", "error", "length"):
+        label = {"cancelled": "stopped", "error": "failed", "length": "max tokens"}[reason]
+        return f' <em class="note">[{label}]</em>'
+    return ""
+
+
+def fused_html(column: dict, names: Sequence[str]) -> str:
+    body = "".join(token_span(p, names) for p in column.get("pieces", ()))
+    return (body or ("…" if not column.get("reason") else "")) + end_note(column)
+
+
+def solo_html(column: dict) -> str:
+    body = text_html(column.get("text", ""))
+    return (body or ("…" if not column.get("reason") else "")) + end_note(column)
+
+
+def column_messages(turns: Sequence[dict], key: str, names: Sequence[str]) -> list[dict]:
+    """Chatbot messages (Gradio 6 format) for one column: FUSED_KEY or a member index as a string."""
+    out = []
+    for turn in turns:
+        column = turn["columns"].get(key)
+        if column is None:
+            continue
+        answer = fused_html(column, names) if key == FUSED_KEY else solo_html(column)
+        out += [{"role": "user", "content": text_html(turn["prompt"])}, {"role": "assistant", "content": answer}]
+    return out
+
+
+def legend_html(names: Sequence[str]) -> str:
+    chips = "".join(f'<span class="chip" style="background:{COLOURS[i % len(COLOURS)]}">{esc(n)}</span>'
+                    for i, n in enumerate(names))
+    return f'<div class="legend">Token colour = the member that drove it: {chips}</div>' if names else ""
+
+
+def drive_stats(column: dict, n: int) -> tuple[list[float], list[float]]:
+    """(share of the answer's characters each member drove, fraction of pieces that were its own argmax)."""
+    pieces = column.get("pieces", ())
+    chars = [0] * n
+    agree = [0] * n
+    for p in pieces:
+        if 0 <= p["driver"] < n:
+            chars[p["driver"]] += len(p["text"])
+        for i, a in enumerate(p["agree"][:n]):
+            agree[i] += bool(a)
+    total = sum(chars) or 1
+    return [c / total for c in chars], [a / max(len(pieces), 1) for a in agree]
+
+
+def chart_html(turns: Sequence[dict], names: Sequence[str]) -> str:
+    """Legend plus a compact bar table for the latest fused answer: drive share and agreement rate."""
+    if not names:
+        return ""
+    last = next((t["columns"][FUSED_KEY] for t in reversed(turns) if t["columns"].get(FUSED_KEY)), None)
+    if not last or not last.get("pieces"):
+        return legend_html(names)
+    drove, agreed = drive_stats(last, len(names))
+    rows = "".join(
+        f'<tr><td><span class="chip" style="background:{COLOURS[i % len(COLOURS)]}">{esc(n)}</span></td>'
+        f'<td><div class="bar" style="width:{drove[i] * 100:.0f}%;background:{COLOURS[i % len(COLOURS)]}"></div>'
+        f"{drove[i]:.0%}</td><td>{agreed[i]:.0%}</td></tr>"
+        for i, n in enumerate(names))
+    return (legend_html(names) + '<table class="drive"><tr><th>member</th><th>drove (of the last answer)</th>'
+            f"<th>agrees with its solo argmax</th></tr>{rows}</table>")
+
+
+def status_html(messages: Sequence[str], kind: str = "info") -> str:
+    """A visible notice; kind: info | warn | error."""
+    if not messages:
+        return ""
+    items = "".join(f"<li>{esc(m)}</li>" for m in messages)
+    return f'<div class="notice {esc(kind)}" role="status"><ul>{items}</ul></div>'

@@ -1,0 +1,87 @@
+"""The per-session state kept in `gr.State`, the server's limits, and how engine events fill a turn.
+
+A turn is plain JSON-ready data, so it can be rendered, exported and stored as it is:
+    {"prompt": str, "columns": {"fused": Column, "0": Column, ...}}
+    Column = {"text": str, "pieces": [{"text", "driver", "shares", "agree"}], "reason": str, "error": str}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ensemble.events import FUSED, Finished, MemberFailed, Piece
+
+from .render import FUSED_KEY
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Server limits, all configurable from app.py flags."""
+
+    max_prompt_chars: int = 4000
+    max_turns: int = 8
+    max_new_tokens: int = 512  # cap on the decoding accordion's slider
+    queue_size: int = 16  # waiting events beyond this are refused ("queue is full")
+    answer_seconds: float = 180.0  # one answer is cut off after this long
+    updates_per_second: float = 15.0  # streaming UI refresh rate
+
+
+@dataclass
+class Session:
+    """What one browser tab holds: the settings its turns ran with, and the turns."""
+
+    settings: dict | None = None  # ui.picker settings dict the conversation runs with
+    names: list[str] = field(default_factory=list)  # member display names, slot order
+    turns: list[dict] = field(default_factory=list)
+    shared_id: str = ""  # set while viewing a stored comparison (read-only until re-run)
+
+    def settle(self) -> None:
+        """Columns left open by a cancelled event (Stop, closed tab) are marked stopped."""
+        for turn in self.turns:
+            for column in turn["columns"].values():
+                column["reason"] = column["reason"] or "cancelled"
+
+    def history(self) -> list[dict]:
+        """The conversation so far as engine messages: each turn's prompt and fused answer."""
+        out = []
+        for turn in self.turns:
+            fused = turn["columns"].get(FUSED_KEY, {})
+            out += [{"role": "user", "content": turn["prompt"]},
+                    {"role": "assistant", "content": fused.get("text", "")}]
+        return out
+
+    def record(self) -> dict:
+        """The whole comparison, as stored by share and written by export."""
+        return {"version": 1, "settings": self.settings, "members": self.names, "turns": self.turns}
+
+
+def new_turn(prompt: str, n_members: int) -> dict:
+    keys = [FUSED_KEY, *map(str, range(n_members))]
+    return {"prompt": prompt, "columns": {k: {"text": "", "pieces": [], "reason": "", "error": ""} for k in keys}}
+
+
+def column_key(stream: int) -> str:
+    return FUSED_KEY if stream == FUSED else str(stream)
+
+
+def apply_event(turn: dict, event) -> None:
+    """Fold one engine event into the turn."""
+    column = turn["columns"].get(column_key(getattr(event, "stream", FUSED)))
+    if column is None:
+        return
+    if isinstance(event, Piece):
+        column["text"] += event.text
+        if event.stream == FUSED:
+            column["pieces"].append({"text": event.text, "driver": event.driver,
+                                     "shares": [round(s, 4) for s in event.shares], "agree": list(event.agree)})
+    elif isinstance(event, MemberFailed):
+        column["error"] = f"{event.name} failed: {event.error}"
+    elif isinstance(event, Finished):
+        column["reason"] = event.reason
+        column["text"] = event.text
+
+
+def fail_turn(turn: dict, message: str) -> None:
+    for column in turn["columns"].values():
+        if not column["reason"]:
+            column["reason"], column["error"] = "error", message
