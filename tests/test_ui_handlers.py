@@ -1,0 +1,128 @@
+"""ui.handlers with a scripted backend (no models): limits, errors as messages, throttling, share round trip."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
+from ensemble.errors import LoadError, PromptError
+from ensemble.events import FUSED, Finished, Piece, Stats
+from ui.handlers import Context, Handlers, picker_updates
+from ui.picker import FIELDS, settings_from_config
+from ui.state import Limits, Session
+from ui.store import ComparisonStore
+
+PRESET = EnsembleConfig(members=(MemberSpec("org/a"), MemberSpec("org/b")), sampling=SamplingConfig(8))
+STATS = Stats(1, 0.0, 0.0, 0.0, (), (), (), ())
+
+
+class Scripted:
+    """Streams `n` pieces per column instantly, like a very fast engine; can fail on load or mid-stream."""
+
+    def __init__(self, n=3, load_error=None, stream_error=None):
+        self.n, self.load_error, self.stream_error, self.loads, self.closed = n, load_error, stream_error, [], 0
+
+    def load(self, config, progress):
+        progress(0.5, "loading")
+        if self.load_error:
+            raise self.load_error
+        self.loads.append(config)
+
+    def stream(self, config, messages, should_stop):
+        try:
+            for i in range(self.n):
+                if self.stream_error and i == 1:
+                    raise self.stream_error
+                for s in (FUSED, 0, 1):
+                    yield Piece(s, f"<t{i}>", i % 2, (0.6, 0.4), (True, False), (1, 1))
+            for s in (FUSED, 0, 1):
+                yield Finished(s, "".join(f"<t{i}>" for i in range(self.n)), "end", STATS)
+        finally:
+            self.closed += 1
+
+
+def handlers(tmp_path, backend=None, **limits):
+    ctx = Context(backend or Scripted(), ComparisonStore(tmp_path), {"p": PRESET}, ["gac", "unite"],
+                  Limits(**limits), "p")
+    return Handlers(ctx)
+
+
+def values():
+    return [picker_updates(settings_from_config("p", PRESET))[k] for k in FIELDS]
+
+
+def run(gen):
+    return list(gen)
+
+
+def test_a_turn_streams_every_column(tmp_path):
+    h = handlers(tmp_path)
+    session = Session()
+    out = run(h.respond(session, "hi", *values(), progress=lambda *a, **k: None))
+    assert session.names == ["a", "b"] and len(session.turns) == 1
+    last = out[-1]
+    assert last["fused"]["value"][1]["content"].count('class="tok') == 3
+    assert "&lt;t0&gt;" in last["solo1"]["value"][1]["content"] and last["solo1"]["visible"]
+    assert not last["solo2"]["visible"] and "drove" in last["chart"]
+
+
+def test_updates_are_throttled(tmp_path):
+    h = handlers(tmp_path, Scripted(n=2000), updates_per_second=10)
+    out = run(h.respond(Session(), "hi", *values(), progress=lambda *a, **k: None))
+    assert len(out) < 20  # 6000 events, a few views
+
+
+@pytest.mark.parametrize("prompt, limit, message", [("", {}, "type a prompt"),
+                                                    ("x" * 11, {"max_prompt_chars": 10}, "limit is 10")])
+def test_prompt_limits(tmp_path, prompt, limit, message):
+    out = run(handlers(tmp_path, **limit).respond(Session(), prompt, *values()))
+    assert len(out) == 1 and message in out[0]["status"]
+
+
+def test_turn_limit_and_regenerate(tmp_path):
+    backend = Scripted()
+    h = handlers(tmp_path, backend, max_turns=2)
+    session = Session()
+    for prompt in ("one", "two"):
+        run(h.respond(session, prompt, *values(), progress=lambda *a, **k: None))
+    assert "reached 2 turns" in run(h.respond(session, "three", *values()))[0]["status"]
+    run(h.regenerate(session, *values(), progress=lambda *a, **k: None))
+    assert [t["prompt"] for t in session.turns] == ["one", "two"] and len(backend.loads) == 3
+
+
+@pytest.mark.parametrize("backend, message", [(Scripted(load_error=LoadError("no such model <x>")), "no such model"),
+                                              (Scripted(stream_error=PromptError("too long")), "too long"),
+                                              (Scripted(stream_error=RuntimeError("cuda")), "RuntimeError")])
+def test_errors_become_messages(tmp_path, backend, message):
+    out = run(handlers(tmp_path, backend).respond(Session(), "hi", *values(), progress=lambda *a, **k: None))
+    assert message in out[-1]["status"] and "error" in out[-1]["status"]
+    assert "&lt;x&gt;" in out[-1]["status"] or "<x>" not in out[-1]["status"]
+
+
+def test_stop_closes_the_engine_stream(tmp_path):
+    backend = Scripted(n=50)
+    gen = handlers(tmp_path, backend).respond(Session(), "hi", *values(), progress=lambda *a, **k: None)
+    next(gen), next(gen), next(gen)
+    gen.close()  # what Gradio does on Stop
+    assert backend.closed == 1
+
+
+def test_share_then_open_the_link(tmp_path):
+    h = handlers(tmp_path)
+    session = Session()
+    run(h.respond(session, "hi <b>", *values(), progress=lambda *a, **k: None))
+    link = h.share(session, SimpleNamespace(base_url="http://host:1/"))["link"]
+    assert link.startswith("http://host:1/?c=")
+    page = h.on_load(SimpleNamespace(query_params={"c": link.split("=")[1]}))
+    assert page["session"].turns == session.turns and page["rerun"]["visible"] and not page["send"]["interactive"]
+    assert page["fused"]["value"] == h.view(session)["fused"]["value"]
+    assert "press re-run" in page["status"]
+    assert "a shared comparison" in run(h.respond(page["session"], "more", *values()))[0]["status"]
+    assert len(run(h.rerun(page["session"], progress=lambda *a, **k: None))) > 1
+
+
+def test_bad_links_are_messages(tmp_path):
+    h = handlers(tmp_path)
+    page = h.on_load(SimpleNamespace(query_params={"c": "A" * 22, "method": "<img src=x onerror=alert(1)>"}))
+    assert "no shared comparison" in page["status"] and "&lt;img" in page["status"] and "<img" not in page["status"]
+    assert page["method"] == "unite"  # the preset's, not the link's

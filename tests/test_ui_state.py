@@ -1,0 +1,81 @@
+"""ui.picker and ui.state: picker values <-> settings <-> EnsembleConfig, and events folded into turns."""
+
+import pytest
+
+from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
+from ensemble.events import FUSED, Finished, MemberFailed, Piece, Started, Stats
+from ui.picker import (
+    FIELDS,
+    config_from_settings,
+    settings_from_config,
+    settings_from_values,
+    supports_quant,
+    values_from_settings,
+)
+from ui.state import Limits, Session, apply_event, new_turn
+
+METHODS = ["average", "gac", "unite"]
+PRESET = EnsembleConfig(members=(MemberSpec("org/a", dtype="bf16"), MemberSpec("org/b", weight=2.0)), method="gac",
+                        options={"threshold": 0.5}, sampling=SamplingConfig(max_new_tokens=32, stop=("\nUser:",)))
+STATS = Stats(1, 0.0, 0.0, 0.0, (), (), (), ())
+
+
+def values(**over):
+    v = dict(zip(FIELDS, values_from_settings(settings_from_config("p", PRESET)), strict=True))
+    v.update(over)
+    return [v[k] for k in FIELDS]
+
+
+def test_preset_round_trips_through_the_picker():
+    settings, problems = settings_from_values(values(), METHODS, Limits())
+    assert problems == [] and settings == settings_from_config("p", PRESET)
+    config = config_from_settings(settings, {"p": PRESET})
+    assert config.members == PRESET.members and config.options == {"threshold": 0.5}
+    assert config.sampling == PRESET.sampling  # stop strings come from the preset
+
+
+def test_changing_the_method_drops_the_preset_options():
+    settings, _ = settings_from_values(values(method="unite"), METHODS, Limits())
+    assert config_from_settings(settings, {"p": PRESET}).options == {}
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"model1": ""}, "pick 2 to 4 members"),
+    ({"method": "nope"}, "method must be one of"),
+    ({"weight0": -1}, "weight must be a number > 0"),
+    ({"weight0": "abc"}, "weight must be a number > 0"),
+    ({"quant0": "3bit"}, "quantization must be one of"),
+    ({"primary": 3}, "primary must be a member number from 1 to 2"),
+    ({"max_new_tokens": 10_000}, "max new tokens must be from 1 to 512"),
+    ({"temperature": -1}, "temperature must be >= 0"),
+    ({"model0": "a\x00b"}, "not a model id or path"),
+])
+def test_bad_picker_values_give_messages(over, message):
+    settings, problems = settings_from_values(values(**over), METHODS, Limits())
+    assert settings is None and any(message in p for p in problems), problems
+
+
+def test_quantization_needs_the_pool_until_it_lands():
+    settings, problems = settings_from_values(values(quant0="4bit"), METHODS, Limits())
+    assert (settings is None) != supports_quant()
+
+
+def test_events_fill_the_turn():
+    turn = new_turn("q", 2)
+    events = [Started(FUSED, ("a", "b"), "unite", (3, 4)), Piece(FUSED, "Hel", 0, (0.7, 0.3), (True, False), (1, 2)),
+              Piece(1, "Yo", 0, (1.0,), (True,), (1,)), Piece(FUSED, "lo", 1, (0.2, 0.8), (False, True), (1, 1)),
+              MemberFailed(0, 0, "a", "out of memory"), Finished(FUSED, "Hello", "end", STATS)]
+    for e in events:
+        apply_event(turn, e)
+    fused = turn["columns"]["fused"]
+    assert fused["text"] == "Hello" and [p["driver"] for p in fused["pieces"]] == [0, 1] and fused["reason"] == "end"
+    assert turn["columns"]["1"]["text"] == "Yo" and turn["columns"]["1"]["pieces"] == []
+    assert "out of memory" in turn["columns"]["0"]["error"]
+
+
+def test_session_history_and_settle():
+    session = Session(turns=[new_turn("q1", 2)])
+    session.turns[0]["columns"]["fused"]["text"] = "a1"
+    assert session.history() == [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}]
+    session.settle()
+    assert {c["reason"] for c in session.turns[0]["columns"].values()} == {"cancelled"}
