@@ -105,10 +105,10 @@ def make_app(args: argparse.Namespace, models: Models):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from ui.layout import CSS
+    from ui.layout import launch_options
 
     demo = make_app(args, Models())
-    demo.launch(server_name=args.host, server_port=args.port, css=CSS, footer_links=["gradio", "settings"])
+    demo.launch(server_name=args.host, server_port=args.port, **launch_options())
 
 
 if __name__ == "__main__":

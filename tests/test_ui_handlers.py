@@ -31,6 +31,10 @@ class Scripted:
     def stream(self, config, messages, should_stop):
         try:
             for i in range(self.n):
+                if should_stop():
+                    for s in (FUSED, 0, 1):
+                        yield Finished(s, "", "cancelled", STATS)
+                    return
                 if self.stream_error and i == 1:
                     raise self.stream_error
                 for s in (FUSED, 0, 1):
@@ -99,7 +103,23 @@ def test_errors_become_messages(tmp_path, backend, message):
     assert "&lt;x&gt;" in out[-1]["status"] or "<x>" not in out[-1]["status"]
 
 
-def test_stop_closes_the_engine_stream(tmp_path):
+def test_stop_ends_only_this_sessions_answer_cleanly(tmp_path):
+    h = handlers(tmp_path, Scripted(n=1000), updates_per_second=1e9)
+    mine, other = Session(), Session()
+    gen = h.respond(mine, "hi", *values(), request=SimpleNamespace(session_hash="tab1"))
+    gen_other = h.respond(other, "hi", *values(), request=SimpleNamespace(session_hash="tab2"))
+    for _ in range(5):
+        next(gen), next(gen_other)
+    assert "stopping" in h.stop(request=SimpleNamespace(session_hash="tab1"))["status"]
+    out = list(gen)
+    assert "stopped" in out[-1]["status"] and out[-1]["send"]["interactive"]
+    assert {c["reason"] for c in mine.turns[0]["columns"].values()} == {"cancelled"}
+    assert "[stopped]" in out[-1]["fused"]["value"][1]["content"]
+    list(gen_other)
+    assert {c["reason"] for c in other.turns[0]["columns"].values()} == {"end"}
+
+
+def test_closing_the_handler_closes_the_engine_stream(tmp_path):
     backend = Scripted(n=50)
     gen = handlers(tmp_path, backend).respond(Session(), "hi", *values(), progress=lambda *a, **k: None)
     next(gen), next(gen), next(gen)
@@ -111,9 +131,9 @@ def test_share_then_open_the_link(tmp_path):
     h = handlers(tmp_path)
     session = Session()
     run(h.respond(session, "hi <b>", *values(), progress=lambda *a, **k: None))
-    link = h.share(session, SimpleNamespace(base_url="http://host:1/"))["link"]
+    link = h.share(session, request=SimpleNamespace(base_url="http://host:1/"))["link"]
     assert link.startswith("http://host:1/?c=")
-    page = h.on_load(SimpleNamespace(query_params={"c": link.split("=")[1]}))
+    page = h.on_load(request=SimpleNamespace(query_params={"c": link.split("=")[1]}))
     assert page["session"].turns == session.turns and page["rerun"]["visible"] and not page["send"]["interactive"]
     assert page["fused"]["value"] == h.view(session)["fused"]["value"]
     assert "press re-run" in page["status"]
@@ -123,6 +143,6 @@ def test_share_then_open_the_link(tmp_path):
 
 def test_bad_links_are_messages(tmp_path):
     h = handlers(tmp_path)
-    page = h.on_load(SimpleNamespace(query_params={"c": "A" * 22, "method": "<img src=x onerror=alert(1)>"}))
+    page = h.on_load(request=SimpleNamespace(query_params={"c": "A" * 22, "method": "<img src=x onerror=alert(1)>"}))
     assert "no shared comparison" in page["status"] and "&lt;img" in page["status"] and "<img" not in page["status"]
     assert page["method"] == "unite"  # the preset's, not the link's

@@ -13,7 +13,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,7 +27,7 @@ from .links import parse_link, share_url
 from .picker import FIELDS, SLOTS, config_from_settings, member_names, settings_from_config, settings_from_values
 from .picker import values_from_settings as picker_values
 from .render import FUSED_KEY, chart_html, column_messages, status_html
-from .state import Limits, Session, apply_event, fail_turn, new_turn
+from .state import Limits, Session, StopSignals, apply_event, fail_turn, new_turn
 from .store import ComparisonStore, UnknownComparison
 
 log = logging.getLogger("ensemble.app")
@@ -49,6 +49,7 @@ class Context:
     limits: Limits
     default_preset: str
     public_url: str = ""  # base of share links; else the Space's page, else the request's own address
+    stops: StopSignals = field(default_factory=StopSignals)
 
 
 class Handlers:
@@ -57,7 +58,8 @@ class Handlers:
 
     # ------------------------------------------------------------------ chat
 
-    def respond(self, session: Session, prompt: str, *values, progress=gr.Progress()) -> Iterator[Updates]:  # noqa: B008
+    def respond(self, session: Session, prompt: str, *values, request=None, progress=None) -> Iterator[Updates]:
+        started = time.monotonic()
         session.settle()
         prompt = (prompt or "").strip()
         settings, problems = settings_from_values(values, self.ctx.methods, self.ctx.limits)
@@ -65,9 +67,10 @@ class Handlers:
         if problems:
             yield {"status": status_html(problems, "error")}
             return
-        yield from self.run(session, settings, [prompt], progress, clear_prompt=True)
+        yield from self.run(session, settings, [prompt], progress, self.stop_check(request, started), clear_prompt=True)
 
-    def regenerate(self, session: Session, *values, progress=gr.Progress()) -> Iterator[Updates]:  # noqa: B008
+    def regenerate(self, session: Session, *values, request=None, progress=None) -> Iterator[Updates]:
+        started = time.monotonic()
         session.settle()
         settings, problems = settings_from_values(values, self.ctx.methods, self.ctx.limits)
         if not session.turns or session.shared_id:
@@ -76,19 +79,26 @@ class Handlers:
             yield {"status": status_html(problems, "error")}
             return
         prompt = session.turns.pop()["prompt"]
-        yield from self.run(session, settings, [prompt], progress)
+        yield from self.run(session, settings, [prompt], progress, self.stop_check(request, started))
 
-    def rerun(self, session: Session, progress=gr.Progress()) -> Iterator[Updates]:  # noqa: B008
+    def rerun(self, session: Session, *, request=None, progress=None) -> Iterator[Updates]:
         """A shared comparison, decoded again with its own settings (this loads the models)."""
+        started = time.monotonic()
         session.settle()
         if not session.settings or not session.turns:
             yield {"status": status_html(["there is no comparison to re-run"], "error")}
             return
         prompts = [t["prompt"] for t in session.turns]
         session.turns, session.shared_id = [], ""
-        yield from self.run(session, session.settings, prompts, progress)
+        yield from self.run(session, session.settings, prompts, progress, self.stop_check(request, started))
 
-    def run(self, session: Session, settings: dict, prompts: list[str], progress, clear_prompt=False):
+    def stop_check(self, request, started: float) -> Callable[[], bool]:
+        """True once Stop is pressed in this browser session, or the answer ran past its time limit."""
+        key = getattr(request, "session_hash", None) or ""
+        deadline = started + self.ctx.limits.answer_seconds
+        return lambda: self.ctx.stops.since(key, started) or time.monotonic() > deadline
+
+    def run(self, session: Session, settings: dict, prompts: list[str], progress, should_stop, clear_prompt=False):
         notes = []
         if session.settings and _ensemble_part(session.settings) != _ensemble_part(settings) and session.turns:
             session.turns = []
@@ -96,7 +106,7 @@ class Handlers:
         try:
             config = config_from_settings(settings, self.ctx.presets)
             yield {"status": status_html(["loading models…"]), "send": gr.update(interactive=False)}
-            self.ctx.backend.load(config, lambda f, msg: progress(f, desc=msg))
+            self.ctx.backend.load(config, lambda f, msg: progress and progress(f, desc=msg))
         except EnsembleError as e:
             yield {"status": status_html([f"could not load the ensemble: {e}"], "error"),
                    "send": gr.update(interactive=True)}
@@ -104,35 +114,37 @@ class Handlers:
         session.settings, session.names, session.shared_id = settings, member_names(settings), ""
         extra = {"prompt": ""} if clear_prompt else {}
         for prompt in prompts:
-            yield {**self.view(session, notes + ["generating…"]), **extra}
-            error = yield from self.stream_turn(session, config, prompt)
+            yield {**self.view(session, notes + ["generating…"], busy=True), **extra}
+            error = yield from self.stream_turn(session, config, prompt, should_stop)
             if error:
                 yield self.view(session, [error], "error")
                 return
+            if should_stop():
+                yield self.view(session, notes + ["stopped"])
+                return
         yield self.view(session, notes)
 
-    def stream_turn(self, session: Session, config: EnsembleConfig, prompt: str):
+    def stream_turn(self, session: Session, config: EnsembleConfig, prompt: str, should_stop: Callable[[], bool]):
         """Decode one turn, yielding at most `updates_per_second` views. Returns an error message or ''."""
         messages = session.history() + [{"role": "user", "content": prompt}]
         turn = new_turn(prompt, len(config.members))
         session.turns.append(turn)
         limits = self.ctx.limits
-        deadline = time.monotonic() + limits.answer_seconds
-        events = self.ctx.backend.stream(config, messages, lambda: time.monotonic() > deadline)
+        events = self.ctx.backend.stream(config, messages, should_stop)
         last, error = 0.0, ""
         try:
             for event in events:
                 apply_event(turn, event)
                 if time.monotonic() - last >= 1 / limits.updates_per_second:
                     last = time.monotonic()
-                    yield self.view(session, ["generating…"])
+                    yield self.view(session, ["generating…"], busy=True)
         except EnsembleError as e:
             error = str(e)
         except Exception as e:  # a crash must reach the page as a message, not a hung column
             log.exception("generation failed")
             error = f"generation failed ({type(e).__name__}); see the server log"
         finally:
-            events.close()  # on Stop, Gradio closes this generator: stop decoding, free the caches
+            events.close()  # also when Gradio closes this generator (tab closed): stop decoding, free the caches
         if error:
             fail_turn(turn, error)
         return error
@@ -150,12 +162,12 @@ class Handlers:
             problems.append(f"this conversation reached {limits.max_turns} turns; press clear to start another")
         return problems
 
-    def view(self, session: Session, notes: Sequence[str] = (), kind: str = "info") -> Updates:
+    def view(self, session: Session, notes: Sequence[str] = (), kind: str = "info", busy: bool = False) -> Updates:
         names = session.names
         out: Updates = {"session": session, "chart": chart_html(session.turns, names),
                         "status": status_html(notes, kind),
                         "fused": gr.update(value=column_messages(session.turns, FUSED_KEY, names)),
-                        "send": gr.update(interactive=not session.shared_id),
+                        "send": gr.update(interactive=not (session.shared_id or busy)),
                         "rerun": gr.update(visible=bool(session.shared_id))}
         for i in range(SLOTS):
             out[f"solo{i}"] = gr.update(value=column_messages(session.turns, str(i), names), visible=i < len(names),
@@ -167,10 +179,11 @@ class Handlers:
     def clear(self, session: Session) -> Updates:
         return self.view(Session(settings=session.settings, names=session.names))
 
-    def stopped(self) -> Updates:
-        return {"status": status_html(["stopped"]), "send": gr.update(interactive=True)}
+    def stop(self, *, request=None) -> Updates:
+        self.ctx.stops.press(getattr(request, "session_hash", None) or "")
+        return {"status": status_html(["stopping…"])}
 
-    def share(self, session: Session, request: gr.Request) -> Updates:
+    def share(self, session: Session, *, request=None) -> Updates:
         session.settle()
         if not session.turns:
             return {"status": status_html(["nothing to share yet: send a prompt first"], "error")}
@@ -181,7 +194,7 @@ class Handlers:
         return {"link": share_url(self.base_url(request), comparison),
                 "status": status_html(["stored: anyone with the link can view this comparison"])}
 
-    def base_url(self, request: gr.Request | None) -> str:
+    def base_url(self, request) -> str:
         if self.ctx.public_url:
             return self.ctx.public_url
         if os.environ.get("SPACE_ID"):
@@ -205,7 +218,7 @@ class Handlers:
 
     # ------------------------------------------------------------------ page load
 
-    def on_load(self, request: gr.Request) -> Updates:
+    def on_load(self, *, request) -> Updates:
         link = parse_link(dict(request.query_params), sorted(self.ctx.presets), self.ctx.methods,
                           self.ctx.limits.max_prompt_chars)
         problems = list(link.problems)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable, Sequence
 
@@ -25,6 +24,27 @@ table.drive .bar { display: inline-block; height: 0.8em; margin-right: 6px; min-
 .notice.info { background: #e0f2fe; color: #0c4a6e; }
 .note { opacity: 0.7; }
 """
+# Chatbot's copy button copies a message's raw content, which here is escaped HTML with spans; copy the
+# text the reader sees instead (end notes left out).
+COPY_JS = """() => {
+  document.addEventListener('click', (e) => {
+    const button = e.target.closest && e.target.closest('button[title="Copy message"]');
+    if (!button) return;
+    let row = button.closest('.message-buttons');
+    while (row && !(row.classList && row.classList.contains('message-row'))) row = row.previousElementSibling;
+    const content = row && row.querySelector('.message-content');
+    if (!content) return;
+    const copy = content.cloneNode(true);
+    copy.querySelectorAll('.note').forEach((n) => n.remove());
+    const text = copy.innerText.replace(/\\s+$/, '');
+    setTimeout(() => navigator.clipboard && navigator.clipboard.writeText(text).catch(() => {}), 150);
+  }, true);
+}"""
+
+
+def launch_options() -> dict:
+    """What `demo.launch` needs besides host and port."""
+    return {"css": CSS, "js": COPY_JS, "footer_links": ["gradio", "settings"]}
 
 
 def build_app(ctx: Context, model_choices: Sequence[str], concurrency: int = 1) -> gr.Blocks:
@@ -41,7 +61,7 @@ def build_app(ctx: Context, model_choices: Sequence[str], concurrency: int = 1) 
         c["chart"] = gr.HTML(elem_id="chart")
         with gr.Row(equal_height=True):
             c["fused"] = gr.Chatbot(label="Ensemble (fused)", elem_id="col-fused", render_markdown=False,
-                                    buttons=["copy", "copy_all"], height=460, scale=2)
+                                    buttons=["copy"], height=460, scale=2)
             for i in range(SLOTS):
                 c[f"solo{i}"] = gr.Chatbot(label=f"member {i + 1} alone", elem_id=f"col-solo{i}", height=460,
                                            render_markdown=False, buttons=["copy"], visible=False)
@@ -99,12 +119,11 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
     run_out = outputs(c, view + ["prompt"])
     # Loads and decodes share one concurrency group: `concurrency` of them on the device at a time.
     gpu = {"concurrency_limit": concurrency, "concurrency_id": "gpu", "show_progress": "minimal"}
-    chat = gr.on([c["send"].click, c["prompt"].submit], named(h.respond, c), [c["session"], c["prompt"], *picks],
+    gr.on([c["send"].click, c["prompt"].submit], named(h.respond, c), [c["session"], c["prompt"], *picks],
                  run_out, api_name="chat", **gpu)
-    regen = c["regen"].click(named(h.regenerate, c), [c["session"], *picks], run_out, api_name="regenerate", **gpu)
-    rerun = c["rerun"].click(named(h.rerun, c), [c["session"]], run_out, api_name="rerun", **gpu)
-    c["stop"].click(named(h.stopped, c), None, outputs(c, ["status", "send"]), cancels=[chat, regen, rerun],
-                    queue=False)
+    c["regen"].click(named(h.regenerate, c), [c["session"], *picks], run_out, api_name="regenerate", **gpu)
+    c["rerun"].click(named(h.rerun, c), [c["session"]], run_out, api_name="rerun", **gpu)
+    c["stop"].click(named(h.stop, c), None, outputs(c, ["status"]), queue=False)
     c["clear"].click(named(h.clear, c), [c["session"]], outputs(c, view), queue=False)
     c["share"].click(named(h.share, c), [c["session"]], outputs(c, ["link", "status"]), api_name="share")
     c["export"].click(named(h.export, c), [c["session"]], outputs(c, ["files", "status"]), api_name="export")
@@ -118,19 +137,28 @@ def outputs(c: dict, names: Sequence[str]) -> list:
 
 
 def named(fn: Callable, c: dict) -> Callable:
-    """Let a handler return {name: value}; Gradio wants {component: value}. Keeps fn's signature, so
-    Gradio still injects gr.Request and gr.Progress."""
+    """Adapt a handler for Gradio: it returns {name: value} and Gradio wants {component: value}; its keyword-only
+    `request` and `progress` parameters become the leading positional ones Gradio fills in."""
+    wants = [k for k in ("request", "progress") if k in inspect.signature(fn).parameters]
+
+    def call_with(args: tuple):
+        return fn(*args[len(wants):], **dict(zip(wants, args, strict=False)))
+
     def convert(updates: dict) -> dict:
         return {c[k]: v for k, v in updates.items()}
 
     if inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def stream(*args, **kwargs):
-            for updates in fn(*args, **kwargs):
+        def adapted(*args):
+            for updates in call_with(args):
                 yield convert(updates)
-        return stream
-
-    @functools.wraps(fn)
-    def call(*args, **kwargs):
-        return convert(fn(*args, **kwargs))
-    return call
+    else:
+        def adapted(*args):
+            return convert(call_with(args))
+    special = {"request": inspect.Parameter("request", inspect.Parameter.POSITIONAL_ONLY, annotation=gr.Request),
+               "progress": inspect.Parameter("progress", inspect.Parameter.POSITIONAL_ONLY, default=gr.Progress())}
+    adapted.__signature__ = inspect.Signature([special[k] for k in wants]
+                                              + [inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)])
+    adapted.__annotations__ = {"request": gr.Request} if "request" in wants else {}
+    adapted.__name__ = adapted.__qualname__ = fn.__name__
+    adapted.__doc__ = fn.__doc__
+    return adapted

@@ -7,6 +7,8 @@ A turn is plain JSON-ready data, so it can be rendered, exported and stored as i
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 
 from ensemble.events import FUSED, Finished, MemberFailed, Piece
@@ -53,6 +55,26 @@ class Session:
     def record(self) -> dict:
         """The whole comparison, as stored by share and written by export."""
         return {"version": 1, "settings": self.settings, "members": self.names, "turns": self.turns}
+
+
+class StopSignals:
+    """Stop presses per browser session (Gradio's session_hash), shared by the app's events. Stop is a flag the
+    running answer polls, not an event cancel, so the answer ends cleanly and keeps its text."""
+
+    KEEP_S = 3600.0
+
+    def __init__(self):
+        self.lock, self.pressed = threading.Lock(), {}
+
+    def press(self, session_hash: str) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.pressed = {k: t for k, t in self.pressed.items() if now - t < self.KEEP_S}
+            self.pressed[session_hash] = now
+
+    def since(self, session_hash: str, start: float) -> bool:
+        """Whether Stop was pressed in this session after `start` (time.monotonic())."""
+        return self.pressed.get(session_hash, float("-inf")) >= start
 
 
 def new_turn(prompt: str, n_members: int) -> dict:

@@ -28,7 +28,7 @@ def launch(fixture_dirs, data_dir: Path, max_new_tokens: int = 24, **limits):
     """Start the app in a background thread; returns (url, demo, models). demo.close() stops it."""
     from app import Models
     from ui import Context, Limits, build_app
-    from ui.layout import CSS
+    from ui.layout import launch_options
     from ui.store import ComparisonStore
 
     presets = tiny_presets(fixture_dirs, max_new_tokens)
@@ -36,6 +36,6 @@ def launch(fixture_dirs, data_dir: Path, max_new_tokens: int = 24, **limits):
     ctx = Context(models, ComparisonStore(data_dir), presets, sorted(METHODS), Limits(**limits), "tiny")
     demo = build_app(ctx, [str(fixture_dirs[n]) for n in FIXTURES])
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, css=CSS,
-                footer_links=["gradio", "settings"])
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_options())
     return f"http://127.0.0.1:{port}", demo, models
