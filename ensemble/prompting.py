@@ -85,7 +85,7 @@ class Continuation:
         become single-byte tokens; a member with no token for such a byte skips it."""
         ids: list[int] = []
         for seg in _RAW_BYTES.split(data.decode("utf-8", "surrogateescape")):
-            if seg and seg[0] >= "\udc80":
+            if seg and "\udc80" <= seg[0] <= "\udcff":  # a run of raw bytes (surrogateescape), not a char above it
                 ids += [self.vocab.byte_ids[ord(c) - 0xDC00] for c in seg if self.vocab.byte_ids[ord(c) - 0xDC00] >= 0]
             elif seg:
                 ids += self.texts([seg])[0]

@@ -46,3 +46,10 @@ def test_terminal_chat_runs_two_turns(fixture_dirs, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert out.count("ensemble> ") == 2 and out.count("--- uni-llama alone ---") == 2
+
+
+def test_continuation_of_characters_above_the_surrogate_escapes(fixture_dirs):
+    # Characters above U+DC80 (fullwidth forms, emoji) are text, not raw bytes; they used to raise IndexError.
+    for lm in load([fixture_dirs["bpe-qwen2"], fixture_dirs["uni-llama"]]):
+        for data in ("🙂".encode(), "a🙂".encode(), "，x".encode(), "é".encode()[:1]):
+            assert lm.vocab.text_bytes(lm.encode(data)) == data
