@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted((ROOT / "ensemble").rglob("*.py"))
+SOURCES = sorted((ROOT / "ensemble").rglob("*.py")) + sorted((ROOT / "ui").rglob("*.py")) + [ROOT / "app.py"]
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -25,13 +25,14 @@ def test_decode_step_reads_as_the_pipeline():
 
 
 @pytest.mark.parametrize("module", ["ensemble.events", "ensemble.config", "ensemble.resync", "ensemble.textstream",
-                                    "ensemble.presets", "ensemble.errors"])
+                                    "ensemble.presets", "ensemble.errors", "ui", "ui.render", "ui.links", "ui.store",
+                                    "ui.export", "ui.picker", "ui.state", "ui.handlers", "ui.layout"])
 def test_boundary_modules_import_without_torch(module):
-    code = f"import sys; sys.modules['torch'] = None; import {module}"
+    code = f"import sys; sys.modules['torch'] = sys.modules['transformers'] = None; import {module}"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 def test_no_globals_or_utils():
-    assert not list((ROOT / "ensemble").rglob("utils.py"))
+    assert not list((ROOT / "ensemble").rglob("utils.py")) and not list((ROOT / "ui").rglob("utils.py"))
     for path in SOURCES:
         assert "global " not in path.read_text(), path

@@ -49,13 +49,18 @@ def end_note(column: dict) -> str:
 
 
 def fused_html(column: dict, names: Sequence[str]) -> str:
-    body = "".join(token_span(p, names) for p in column.get("pieces", ()))
-    return (body or ("…" if not column.get("reason") else "")) + end_note(column)
+    return with_note("".join(token_span(p, names) for p in column.get("pieces", ())), column)
 
 
 def solo_html(column: dict) -> str:
-    body = text_html(column.get("text", ""))
-    return (body or ("…" if not column.get("reason") else "")) + end_note(column)
+    return with_note(text_html(column.get("text", "")), column)
+
+
+def with_note(body: str, column: dict) -> str:
+    """The answer so far, "…" while nothing has arrived, and why it ended when that is worth saying."""
+    if not body:
+        body = '<em class="note">[empty answer]</em>' if column.get("reason") == "end" else "…"
+    return body + end_note(column)
 
 
 def column_messages(turns: Sequence[dict], key: str, names: Sequence[str]) -> list[dict]:
