@@ -14,6 +14,7 @@ from gradio_client.utils import Status
 from tests.browser.server import launch
 
 USERS = 20
+pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")  # pandas 3 deprecations in gradio
 FUSED = 2  # /chat outputs: chart, status, fused, solo0..solo3, prompt (the State and buttons are not in the API)
 
 

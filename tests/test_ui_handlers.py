@@ -1,5 +1,7 @@
 """ui.handlers with a scripted backend (no models): limits, errors as messages, throttling, share round trip."""
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -59,10 +61,16 @@ def run(gen):
     return list(gen)
 
 
+def test_loading_shows_a_progress_bar(tmp_path):
+    out = run(handlers(tmp_path).respond(Session(), "hi", *values()))
+    bars = [o["status"] for o in out if 'role="progressbar"' in o.get("status", "")]
+    assert any('aria-valuenow="50"' in b and "loading" in b for b in bars)
+
+
 def test_a_turn_streams_every_column(tmp_path):
     h = handlers(tmp_path)
     session = Session()
-    out = run(h.respond(session, "hi", *values(), progress=lambda *a, **k: None))
+    out = run(h.respond(session, "hi", *values()))
     assert session.names == ["a", "b"] and len(session.turns) == 1
     last = out[-1]
     assert last["fused"]["value"][1]["content"].count('class="tok') == 3
@@ -72,7 +80,7 @@ def test_a_turn_streams_every_column(tmp_path):
 
 def test_updates_are_throttled(tmp_path):
     h = handlers(tmp_path, Scripted(n=2000), updates_per_second=10)
-    out = run(h.respond(Session(), "hi", *values(), progress=lambda *a, **k: None))
+    out = run(h.respond(Session(), "hi", *values()))
     assert len(out) < 20  # 6000 events, a few views
 
 
@@ -88,9 +96,9 @@ def test_turn_limit_and_regenerate(tmp_path):
     h = handlers(tmp_path, backend, max_turns=2)
     session = Session()
     for prompt in ("one", "two"):
-        run(h.respond(session, prompt, *values(), progress=lambda *a, **k: None))
+        run(h.respond(session, prompt, *values()))
     assert "reached 2 turns" in run(h.respond(session, "three", *values()))[0]["status"]
-    run(h.regenerate(session, *values(), progress=lambda *a, **k: None))
+    run(h.regenerate(session, *values()))
     assert [t["prompt"] for t in session.turns] == ["one", "two"] and len(backend.loads) == 3
 
 
@@ -98,7 +106,7 @@ def test_turn_limit_and_regenerate(tmp_path):
                                               (Scripted(stream_error=PromptError("too long")), "too long"),
                                               (Scripted(stream_error=RuntimeError("cuda")), "RuntimeError")])
 def test_errors_become_messages(tmp_path, backend, message):
-    out = run(handlers(tmp_path, backend).respond(Session(), "hi", *values(), progress=lambda *a, **k: None))
+    out = run(handlers(tmp_path, backend).respond(Session(), "hi", *values()))
     assert message in out[-1]["status"] and "error" in out[-1]["status"]
     assert "&lt;x&gt;" in out[-1]["status"] or "<x>" not in out[-1]["status"]
 
@@ -121,24 +129,26 @@ def test_stop_ends_only_this_sessions_answer_cleanly(tmp_path):
 
 def test_closing_the_handler_closes_the_engine_stream(tmp_path):
     backend = Scripted(n=50)
-    gen = handlers(tmp_path, backend).respond(Session(), "hi", *values(), progress=lambda *a, **k: None)
-    next(gen), next(gen), next(gen)
-    gen.close()  # what Gradio does on Stop
+    gen = handlers(tmp_path, backend, updates_per_second=1e9).respond(Session(), "hi", *values())
+    while "chart" not in next(gen):  # past the loading progress, into the answer
+        pass
+    next(gen)
+    gen.close()  # what Gradio does when the tab closes
     assert backend.closed == 1
 
 
 def test_share_then_open_the_link(tmp_path):
     h = handlers(tmp_path)
     session = Session()
-    run(h.respond(session, "hi <b>", *values(), progress=lambda *a, **k: None))
-    link = h.share(session, request=SimpleNamespace(base_url="http://host:1/"))["link"]
+    run(h.respond(session, "hi <b>", *values()))
+    link = h.share(session, request=SimpleNamespace(base_url="http://host:1/"))["link"]["value"]
     assert link.startswith("http://host:1/?c=")
     page = h.on_load(request=SimpleNamespace(query_params={"c": link.split("=")[1]}))
     assert page["session"].turns == session.turns and page["rerun"]["visible"] and not page["send"]["interactive"]
     assert page["fused"]["value"] == h.view(session)["fused"]["value"]
     assert "press re-run" in page["status"]
     assert "a shared comparison" in run(h.respond(page["session"], "more", *values()))[0]["status"]
-    assert len(run(h.rerun(page["session"], progress=lambda *a, **k: None))) > 1
+    assert len(run(h.rerun(page["session"]))) > 1
 
 
 def test_bad_links_are_messages(tmp_path):
@@ -146,3 +156,14 @@ def test_bad_links_are_messages(tmp_path):
     page = h.on_load(request=SimpleNamespace(query_params={"c": "A" * 22, "method": "<img src=x onerror=alert(1)>"}))
     assert "no shared comparison" in page["status"] and "&lt;img" in page["status"] and "<img" not in page["status"]
     assert page["method"] == "unite"  # the preset's, not the link's
+
+
+def test_export_writes_json_and_markdown(tmp_path):
+    h = handlers(tmp_path)
+    assert "nothing to export" in h.export(Session())["status"]
+    session = Session()
+    run(h.respond(session, "hi", *values()))
+    paths = h.export(session)["files"]["value"]
+    record = json.loads(Path(paths[0]).read_text())
+    assert record["turns"] == session.turns and record["settings"]["method"] == PRESET.method
+    assert "> <t0><t1><t2>" in Path(paths[1]).read_text()

@@ -2,7 +2,7 @@
 
 from html.parser import HTMLParser
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ui.export import to_json, to_markdown
@@ -56,13 +56,14 @@ def piece(t, driver=0, shares=(1.0, 0.0), agree=(True, False)):
 def test_any_text_and_names_stay_text(texts, names):
     pieces = [piece(t, driver=i % len(names), shares=[1 / len(names)] * len(names), agree=[False] * len(names))
               for i, t in enumerate(texts)]
-    column = {"text": "".join(texts), "pieces": pieces, "reason": "end", "error": ""}
+    column = {"text": "".join(texts), "pieces": pieces, "reason": "stop", "error": ""}
     for markup in (fused_html(column, names), solo_html(column), legend_html(names), chart_html(
             [{"prompt": "p", "columns": {FUSED_KEY: column}}], names), status_html(texts)):
         parsed = Parsed(markup)
         assert set(parsed.tags) <= OUR_TAGS, markup
         assert parsed.attrs <= OUR_ATTRS, markup
     normalized = "".join(texts).replace("\r\n", "\n")
+    assume(normalized)  # an empty answer shows a note instead
     assert Parsed(fused_html(column, names)).text == normalized
     assert Parsed(solo_html(column)).text == normalized
     for title, p in zip(Parsed(fused_html(column, names)).titles, pieces, strict=True):
@@ -96,6 +97,7 @@ def test_column_messages_pair_prompts_with_answers():
 
 def test_unfinished_and_stopped_columns_are_marked():
     assert solo_html({"text": "", "reason": ""}) == "…"
+    assert "[empty answer]" in solo_html({"text": "", "reason": "end"})
     assert "[stopped]" in solo_html({"text": "x", "reason": "cancelled"})
     assert "[max tokens]" in fused_html({"pieces": [piece("x")], "reason": "length"}, ["a", "b"])
     assert "boom &lt;b&gt;" in solo_html({"text": "x", "reason": "error", "error": "boom <b>"})

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from .export import to_json, to_markdown
 from .links import parse_link, share_url
 from .picker import FIELDS, SLOTS, config_from_settings, member_names, settings_from_config, settings_from_values
 from .picker import values_from_settings as picker_values
-from .render import FUSED_KEY, chart_html, column_messages, status_html
+from .render import FUSED_KEY, chart_html, column_messages, progress_html, status_html
 from .state import Limits, Session, StopSignals, apply_event, fail_turn, new_turn
 from .store import ComparisonStore, UnknownComparison
 
@@ -58,7 +60,7 @@ class Handlers:
 
     # ------------------------------------------------------------------ chat
 
-    def respond(self, session: Session, prompt: str, *values, request=None, progress=None) -> Iterator[Updates]:
+    def respond(self, session: Session, prompt: str, *values, request=None) -> Iterator[Updates]:
         started = time.monotonic()
         session.settle()
         prompt = (prompt or "").strip()
@@ -67,9 +69,9 @@ class Handlers:
         if problems:
             yield {"status": status_html(problems, "error")}
             return
-        yield from self.run(session, settings, [prompt], progress, self.stop_check(request, started), clear_prompt=True)
+        yield from self.run(session, settings, [prompt], self.stop_check(request, started), clear_prompt=True)
 
-    def regenerate(self, session: Session, *values, request=None, progress=None) -> Iterator[Updates]:
+    def regenerate(self, session: Session, *values, request=None) -> Iterator[Updates]:
         started = time.monotonic()
         session.settle()
         settings, problems = settings_from_values(values, self.ctx.methods, self.ctx.limits)
@@ -79,9 +81,9 @@ class Handlers:
             yield {"status": status_html(problems, "error")}
             return
         prompt = session.turns.pop()["prompt"]
-        yield from self.run(session, settings, [prompt], progress, self.stop_check(request, started))
+        yield from self.run(session, settings, [prompt], self.stop_check(request, started))
 
-    def rerun(self, session: Session, *, request=None, progress=None) -> Iterator[Updates]:
+    def rerun(self, session: Session, *, request=None) -> Iterator[Updates]:
         """A shared comparison, decoded again with its own settings (this loads the models)."""
         started = time.monotonic()
         session.settle()
@@ -90,7 +92,7 @@ class Handlers:
             return
         prompts = [t["prompt"] for t in session.turns]
         session.turns, session.shared_id = [], ""
-        yield from self.run(session, session.settings, prompts, progress, self.stop_check(request, started))
+        yield from self.run(session, session.settings, prompts, self.stop_check(request, started))
 
     def stop_check(self, request, started: float) -> Callable[[], bool]:
         """True once Stop is pressed in this browser session, or the answer ran past its time limit."""
@@ -98,16 +100,17 @@ class Handlers:
         deadline = started + self.ctx.limits.answer_seconds
         return lambda: self.ctx.stops.since(key, started) or time.monotonic() > deadline
 
-    def run(self, session: Session, settings: dict, prompts: list[str], progress, should_stop, clear_prompt=False):
+    def run(self, session: Session, settings: dict, prompts: list[str], should_stop, clear_prompt=False):
         notes = []
         if session.settings and _ensemble_part(session.settings) != _ensemble_part(settings) and session.turns:
             session.turns = []
             notes.append("members or method changed: a new conversation started")
         try:
             config = config_from_settings(settings, self.ctx.presets)
-            yield {"status": status_html(["loading models…"]), "send": gr.update(interactive=False)}
-            self.ctx.backend.load(config, lambda f, msg: progress and progress(f, desc=msg))
-        except EnsembleError as e:
+            yield from self.load(config)
+        except Exception as e:  # EnsembleError: bad id, missing folder, out of memory...; all go to the page
+            if not isinstance(e, EnsembleError):
+                log.exception("loading failed")
             yield {"status": status_html([f"could not load the ensemble: {e}"], "error"),
                    "send": gr.update(interactive=True)}
             return
@@ -123,6 +126,26 @@ class Handlers:
                 yield self.view(session, notes + ["stopped"])
                 return
         yield self.view(session, notes)
+
+    def load(self, config: EnsembleConfig) -> Iterator[Updates]:
+        """backend.load in a worker thread; its progress reports become a progress bar on the page."""
+        reports: queue.SimpleQueue = queue.SimpleQueue()
+        failure: list[Exception] = []
+
+        def work():
+            try:
+                self.ctx.backend.load(config, lambda fraction, message: reports.put((fraction, message)))
+            except Exception as e:  # re-raised in the handler's thread below
+                failure.append(e)
+            finally:
+                reports.put(None)
+
+        threading.Thread(target=work, daemon=True, name="load-models").start()
+        yield {"status": progress_html(0.0, "loading models…"), "send": gr.update(interactive=False)}
+        while (report := reports.get()) is not None:
+            yield {"status": progress_html(*report)}
+        if failure:
+            raise failure[0]
 
     def stream_turn(self, session: Session, config: EnsembleConfig, prompt: str, should_stop: Callable[[], bool]):
         """Decode one turn, yielding at most `updates_per_second` views. Returns an error message or ''."""
@@ -191,7 +214,7 @@ class Handlers:
             comparison = self.ctx.store.create(session.record())
         except ValueError as e:
             return {"status": status_html([str(e)], "error")}
-        return {"link": share_url(self.base_url(request), comparison),
+        return {"link": gr.update(value=share_url(self.base_url(request), comparison), visible=True),
                 "status": status_html(["stored: anyone with the link can view this comparison"])}
 
     def base_url(self, request) -> str:
@@ -209,7 +232,8 @@ class Handlers:
         record = session.record()
         (folder / "comparison.json").write_text(to_json(record), encoding="utf-8")
         (folder / "comparison.md").write_text(to_markdown(record), encoding="utf-8")
-        return {"files": [str(folder / "comparison.json"), str(folder / "comparison.md")], "status": ""}
+        files = [str(folder / "comparison.json"), str(folder / "comparison.md")]
+        return {"files": gr.update(value=files, visible=True), "status": ""}
 
     def pick_preset(self, name: str) -> Updates:
         if name not in self.ctx.presets:

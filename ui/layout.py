@@ -23,6 +23,8 @@ table.drive .bar { display: inline-block; height: 0.8em; margin-right: 6px; min-
 .notice.warn { background: #fef3c7; color: #78350f; }
 .notice.info { background: #e0f2fe; color: #0c4a6e; }
 .note { opacity: 0.7; }
+.progress { height: 6px; background: #bae6fd; border-radius: 3px; margin: 4px 0; }
+.progress .fill { height: 100%; background: #0284c7; border-radius: 3px; transition: width 0.3s; }
 """
 # Chatbot's copy button copies a message's raw content, which here is escaped HTML with spans; copy the
 # text the reader sees instead (end notes left out).
@@ -76,8 +78,8 @@ def build_app(ctx: Context, model_choices: Sequence[str], concurrency: int = 1) 
             c["share"] = gr.Button("Share", elem_id="share", size="sm")
             c["export"] = gr.Button("Export JSON + Markdown", elem_id="export", size="sm")
             c["rerun"] = gr.Button("Re-run this comparison", elem_id="rerun", size="sm", visible=False)
-        c["link"] = gr.Textbox(label="Share link", elem_id="link", buttons=["copy"], interactive=False)
-        c["files"] = gr.File(label="Export", elem_id="files", file_count="multiple", interactive=False)
+        c["link"] = gr.Textbox(label="Share link", elem_id="link", buttons=["copy"], interactive=False, visible=False)
+        c["files"] = gr.File(label="Export", elem_id="files", file_count="multiple", interactive=False, visible=False)
         wire(demo, c, handlers, concurrency)
     demo.queue(max_size=ctx.limits.queue_size, default_concurrency_limit=concurrency)
     return demo

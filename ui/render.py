@@ -59,7 +59,7 @@ def solo_html(column: dict) -> str:
 def with_note(body: str, column: dict) -> str:
     """The answer so far, "…" while nothing has arrived, and why it ended when that is worth saying."""
     if not body:
-        body = '<em class="note">[empty answer]</em>' if column.get("reason") == "end" else "…"
+        body = '<em class="note">[empty answer]</em>' if column.get("reason") else "…"
     return body + end_note(column)
 
 
@@ -118,3 +118,11 @@ def status_html(messages: Sequence[str], kind: str = "info") -> str:
         return ""
     items = "".join(f"<li>{esc(m)}</li>" for m in messages)
     return f'<div class="notice {esc(kind)}" role="status"><ul>{items}</ul></div>'
+
+
+def progress_html(fraction: float, message: str) -> str:
+    """A progress bar with its message (model loading)."""
+    pct = max(0.0, min(1.0, float(fraction))) * 100
+    return (f'<div class="notice info" role="progressbar" aria-valuenow="{pct:.0f}" aria-valuemin="0" '
+            f'aria-valuemax="100"><div class="progress"><div class="fill" style="width:{pct:.0f}%"></div></div>'
+            f"{esc(message)}</div>")

@@ -6,11 +6,13 @@ import re
 import time
 from urllib.parse import urlencode
 
+import pytest
 from playwright.sync_api import expect
 
 from ui.render import COLOURS
 
 FUSED_SPANS = "#col-fused span.tok"
+pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")  # pandas 3 deprecations in gradio
 
 
 def open_app(page, url, query=""):
@@ -147,3 +149,17 @@ def test_hostile_prefill_link_runs_nothing(page, app):
     assert dialogs == []
     assert page.evaluate("() => window.__pwned") is None
     assert page.locator("img[src='x'], svg[onload]").count() == 0
+
+
+def test_load_errors_and_bad_settings_show_on_the_page(page, app):
+    url, _ = app
+    open_app(page, url)
+    set_member(page, 0, "/no/such/folder")
+    send(page, "hi")
+    expect(page.locator("#status .notice.error")).to_contain_text("could not load the ensemble")
+    expect(page.locator("#status")).to_contain_text("no such folder")
+    set_member(page, 0, "")
+    set_member(page, 1, "")
+    send(page, "hi")
+    expect(page.locator("#status .notice.error")).to_contain_text("pick 2 to 4 members (got 1)")
+    expect(page.locator("#send")).to_be_enabled()
