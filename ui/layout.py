@@ -126,7 +126,8 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
     c["regen"].click(named(h.regenerate, c), [c["session"], *picks], run_out, api_name="regenerate", **gpu)
     c["rerun"].click(named(h.rerun, c), [c["session"]], run_out, api_name="rerun", **gpu)
     c["stop"].click(named(h.stop, c), None, outputs(c, ["status"]), queue=False)
-    c["clear"].click(named(h.clear, c), [c["session"]], outputs(c, view), queue=False)
+    for clear in [c["clear"].click] + [c[k].clear for k in ("fused", *(f"solo{i}" for i in range(SLOTS)))]:
+        clear(named(h.clear, c), [c["session"]], outputs(c, view), queue=False)  # a column's bin clears them all
     c["share"].click(named(h.share, c), [c["session"]], outputs(c, ["link", "status"]), api_name="share")
     c["export"].click(named(h.export, c), [c["session"]], outputs(c, ["files", "status"]), api_name="export")
     c["preset"].input(named(h.pick_preset, c), [c["preset"]], outputs(c, fields + ["status"]), queue=False)
