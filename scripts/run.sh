@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Sets up everything, then runs the main job on the offline default preset: an interactive terminal chat
-# that streams the fused answer of SmolLM2 + Gemma-3 + Qwen2.5-Coder, and each member's own answer.
-# Extra arguments go to `python -m ensemble chat`, e.g. --method gac or --prompt "..." for one answer.
+# Sets up everything, then serves the web app on the offline default preset (SmolLM2 + Gemma-3 + Qwen2.5-Coder):
+# open http://127.0.0.1:7860. Extra arguments go to app.py, e.g. --port 8080, --host 0.0.0.0, --preload.
+# The terminal chat is still there: .venv/bin/python -m ensemble chat --preset offline-default --solo
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m ensemble chat --preset offline-default "$@"
+exec .venv/bin/python app.py "$@"

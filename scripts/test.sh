@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Sets up everything, then runs the whole test suite: lint, the fast tests on tiny fixture models, and
-# the slow smoke tests on the three real offline models.
+# Sets up everything, then runs the whole test suite: lint, the fast tests on tiny fixture models (including the
+# real-browser tests, which drive Debian's chromium), and the slow smoke tests on the three real offline models.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    echo "test.sh: installing the Debian chromium package for the browser tests"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q "$@"
