@@ -127,6 +127,18 @@ def test_stop_ends_only_this_sessions_answer_cleanly(tmp_path):
     assert {c["reason"] for c in other.turns[0]["columns"].values()} == {"end"}
 
 
+def test_stop_while_waiting_in_the_queue_drops_the_request(tmp_path):
+    backend = Scripted()
+    h = handlers(tmp_path, backend)
+    tab = SimpleNamespace(session_hash="tab1")
+    h.sent(request=tab)
+    h.stop(request=tab)  # pressed before the request left the queue
+    out = run(h.respond(Session(), "hi", *values(), request=tab))
+    assert len(out) == 1 and "stopped" in out[0]["status"] and backend.loads == []
+    h.sent(request=tab)  # a later Send is not stopped by that press
+    assert len(run(h.respond(Session(), "hi", *values(), request=tab))) > 1
+
+
 def test_closing_the_handler_closes_the_engine_stream(tmp_path):
     backend = Scripted(n=50)
     gen = handlers(tmp_path, backend, updates_per_second=1e9).respond(Session(), "hi", *values())

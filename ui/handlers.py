@@ -61,7 +61,6 @@ class Handlers:
     # ------------------------------------------------------------------ chat
 
     def respond(self, session: Session, prompt: str, *values, request=None) -> Iterator[Updates]:
-        started = time.monotonic()
         session.settle()
         prompt = (prompt or "").strip()
         settings, problems = settings_from_values(values, self.ctx.methods, self.ctx.limits)
@@ -69,10 +68,9 @@ class Handlers:
         if problems:
             yield {"status": status_html(problems, "error")}
             return
-        yield from self.run(session, settings, [prompt], self.stop_check(request, started), clear_prompt=True)
+        yield from self.run(session, settings, [prompt], self.stop_check(request), clear_prompt=True)
 
     def regenerate(self, session: Session, *values, request=None) -> Iterator[Updates]:
-        started = time.monotonic()
         session.settle()
         settings, problems = settings_from_values(values, self.ctx.methods, self.ctx.limits)
         if not session.turns or session.shared_id:
@@ -81,26 +79,28 @@ class Handlers:
             yield {"status": status_html(problems, "error")}
             return
         prompt = session.turns.pop()["prompt"]
-        yield from self.run(session, settings, [prompt], self.stop_check(request, started))
+        yield from self.run(session, settings, [prompt], self.stop_check(request))
 
     def rerun(self, session: Session, *, request=None) -> Iterator[Updates]:
         """A shared comparison, decoded again with its own settings (this loads the models)."""
-        started = time.monotonic()
         session.settle()
         if not session.settings or not session.turns:
             yield {"status": status_html(["there is no comparison to re-run"], "error")}
             return
         prompts = [t["prompt"] for t in session.turns]
         session.turns, session.shared_id = [], ""
-        yield from self.run(session, session.settings, prompts, self.stop_check(request, started))
+        yield from self.run(session, session.settings, prompts, self.stop_check(request))
 
-    def stop_check(self, request, started: float) -> Callable[[], bool]:
-        """True once Stop is pressed in this browser session, or the answer ran past its time limit."""
+    def stop_check(self, request) -> Callable[[], bool]:
+        """True once Stop is pressed after this request was sent, or the answer ran past its time limit."""
         key = getattr(request, "session_hash", None) or ""
-        deadline = started + self.ctx.limits.answer_seconds
-        return lambda: self.ctx.stops.since(key, started) or time.monotonic() > deadline
+        sent, deadline = self.ctx.stops.sent_at(key), time.monotonic() + self.ctx.limits.answer_seconds
+        return lambda: self.ctx.stops.stopped_since(key, sent) or time.monotonic() > deadline
 
     def run(self, session: Session, settings: dict, prompts: list[str], should_stop, clear_prompt=False):
+        if should_stop():  # stopped while it waited in the queue
+            yield {"status": status_html(["stopped"])}
+            return
         notes = []
         if session.settings and _ensemble_part(session.settings) != _ensemble_part(settings) and session.turns:
             session.turns = []
@@ -202,8 +202,12 @@ class Handlers:
     def clear(self, session: Session) -> Updates:
         return self.view(Session(settings=session.settings, names=session.names))
 
+    def sent(self, *, request=None) -> Updates:
+        self.ctx.stops.mark("sent", getattr(request, "session_hash", None) or "")
+        return {}
+
     def stop(self, *, request=None) -> Updates:
-        self.ctx.stops.press(getattr(request, "session_hash", None) or "")
+        self.ctx.stops.mark("stop", getattr(request, "session_hash", None) or "")
         return {"status": status_html(["stopping…"])}
 
     def share(self, session: Session, *, request=None) -> Updates:

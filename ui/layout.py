@@ -121,10 +121,12 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
     run_out = outputs(c, view + ["prompt"])
     # Loads and decodes share one concurrency group: `concurrency` of them on the device at a time.
     gpu = {"concurrency_limit": concurrency, "concurrency_id": "gpu", "show_progress": "minimal"}
-    gr.on([c["send"].click, c["prompt"].submit], named(h.respond, c), [c["session"], c["prompt"], *picks],
-                 run_out, api_name="chat", **gpu)
-    c["regen"].click(named(h.regenerate, c), [c["session"], *picks], run_out, api_name="regenerate", **gpu)
-    c["rerun"].click(named(h.rerun, c), [c["session"]], run_out, api_name="rerun", **gpu)
+    sent = named(h.sent, c)  # when the request was made, before it waits in the queue: Stop applies from then
+    gr.on([c["send"].click, c["prompt"].submit], sent, queue=False).then(
+        named(h.respond, c), [c["session"], c["prompt"], *picks], run_out, api_name="chat", **gpu)
+    c["regen"].click(sent, queue=False).then(
+        named(h.regenerate, c), [c["session"], *picks], run_out, api_name="regenerate", **gpu)
+    c["rerun"].click(sent, queue=False).then(named(h.rerun, c), [c["session"]], run_out, api_name="rerun", **gpu)
     c["stop"].click(named(h.stop, c), None, outputs(c, ["status"]), queue=False)
     for clear in [c["clear"].click] + [c[k].clear for k in ("fused", *(f"solo{i}" for i in range(SLOTS)))]:
         clear(named(h.clear, c), [c["session"]], outputs(c, view), queue=False)  # a column's bin clears them all

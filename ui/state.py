@@ -58,23 +58,30 @@ class Session:
 
 
 class StopSignals:
-    """Stop presses per browser session (Gradio's session_hash), shared by the app's events. Stop is a flag the
-    running answer polls, not an event cancel, so the answer ends cleanly and keeps its text."""
+    """When each browser session (Gradio's session_hash) last asked for an answer and last pressed Stop.
+
+    Stop is a flag the answer polls, not an event cancel, so a stopped answer ends cleanly and keeps its text.
+    A request is stopped by a press after it was sent, so Stop also drops a request still waiting in the queue.
+    """
 
     KEEP_S = 3600.0
 
     def __init__(self):
-        self.lock, self.pressed = threading.Lock(), {}
+        self.lock = threading.Lock()
+        self.times: dict[tuple[str, str], float] = {}  # (kind "sent" | "stop", session_hash) -> time.monotonic()
 
-    def press(self, session_hash: str) -> None:
+    def mark(self, kind: str, session_hash: str) -> None:
         now = time.monotonic()
         with self.lock:
-            self.pressed = {k: t for k, t in self.pressed.items() if now - t < self.KEEP_S}
-            self.pressed[session_hash] = now
+            self.times = {k: t for k, t in self.times.items() if now - t < self.KEEP_S}
+            self.times[kind, session_hash] = now
 
-    def since(self, session_hash: str, start: float) -> bool:
-        """Whether Stop was pressed in this session after `start` (time.monotonic())."""
-        return self.pressed.get(session_hash, float("-inf")) >= start
+    def sent_at(self, session_hash: str) -> float:
+        """When this session last pressed Send (now if it never did, e.g. an API client)."""
+        return self.times.get(("sent", session_hash), time.monotonic())
+
+    def stopped_since(self, session_hash: str, start: float) -> bool:
+        return self.times.get(("stop", session_hash), float("-inf")) >= start
 
 
 def new_turn(prompt: str, n_members: int) -> dict:

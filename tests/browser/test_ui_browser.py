@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.server import launch
 from ui.render import COLOURS
 
 FUSED_SPANS = "#col-fused span.tok"
@@ -163,3 +164,25 @@ def test_load_errors_and_bad_settings_show_on_the_page(page, app):
     send(page, "hi")
     expect(page.locator("#status .notice.error")).to_contain_text("pick 2 to 4 members (got 1)")
     expect(page.locator("#send")).to_be_enabled()
+
+
+def test_busy_server_shows_queue_position_and_refuses_beyond_the_queue(browser, fixture_dirs, tmp_path):
+    url, demo, _ = launch(fixture_dirs, tmp_path, max_new_tokens=400, queue_size=1)
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    try:
+        pages = [context.new_page() for _ in range(3)]  # three tabs: three sessions
+        for page in pages:
+            open_app(page, url)
+        for page in pages:
+            send(page, "a long story")
+            page.wait_for_timeout(300)
+        expect(pages[1].locator("#col-fused")).to_contain_text(re.compile(r"queue: 1/1"))
+        expect(pages[2].get_by_text("This application is currently busy")).to_be_visible()
+        pages[1].locator("#stop").click()  # still waiting: dropped when its turn comes
+        pages[0].locator("#stop").click()
+        expect(pages[0].locator("#col-fused [data-testid='bot']")).to_contain_text("[stopped]")
+        expect(pages[1].locator("#status")).to_contain_text(re.compile(r"^\s*stopped\s*$"))
+        expect(pages[1].locator("#col-fused [data-testid='bot']")).to_have_count(0)
+    finally:
+        context.close()
+        demo.close()
