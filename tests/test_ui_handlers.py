@@ -179,3 +179,17 @@ def test_export_writes_json_and_markdown(tmp_path):
     record = json.loads(Path(paths[0]).read_text())
     assert record["turns"] == session.turns and record["settings"]["method"] == PRESET.method
     assert "> <t0><t1><t2>" in Path(paths[1]).read_text()
+
+
+def test_a_failed_load_loses_nothing(tmp_path):
+    backend = Scripted()
+    h = handlers(tmp_path, backend)
+    session = Session()
+    run(h.respond(session, "one", *values()))
+    before = [dict(t) for t in session.turns]
+    backend.load_error = LoadError("out of memory")
+    assert "out of memory" in run(h.regenerate(session, *values()))[-1]["status"]
+    changed = values()
+    changed[FIELDS.index("method")] = "gac"  # a new member set: the conversation would restart
+    assert "out of memory" in run(h.respond(session, "two", *changed))[-1]["status"]
+    assert session.turns == before

@@ -78,8 +78,7 @@ class Handlers:
         if problems:
             yield {"status": status_html(problems, "error")}
             return
-        prompt = session.turns.pop()["prompt"]
-        yield from self.run(session, settings, [prompt], self.stop_check(request))
+        yield from self.run(session, settings, [session.turns[-1]["prompt"]], self.stop_check(request), keep=-1)
 
     def rerun(self, session: Session, *, request=None) -> Iterator[Updates]:
         """A shared comparison, decoded again with its own settings (this loads the models)."""
@@ -88,8 +87,7 @@ class Handlers:
             yield {"status": status_html(["there is no comparison to re-run"], "error")}
             return
         prompts = [t["prompt"] for t in session.turns]
-        session.turns, session.shared_id = [], ""
-        yield from self.run(session, session.settings, prompts, self.stop_check(request))
+        yield from self.run(session, session.settings, prompts, self.stop_check(request), keep=0)
 
     def stop_check(self, request) -> Callable[[], bool]:
         """True once Stop is pressed after this request was sent, or the answer ran past its time limit."""
@@ -97,13 +95,16 @@ class Handlers:
         sent, deadline = self.ctx.stops.sent_at(key), time.monotonic() + self.ctx.limits.answer_seconds
         return lambda: self.ctx.stops.stopped_since(key, sent) or time.monotonic() > deadline
 
-    def run(self, session: Session, settings: dict, prompts: list[str], should_stop, clear_prompt=False):
+    def run(self, session: Session, settings: dict, prompts: list[str], should_stop: Callable[[], bool],
+            clear_prompt: bool = False, keep: int | None = None) -> Iterator[Updates]:
+        """Load the ensemble, then answer `prompts` in turn after the first `keep` turns (all by default).
+        The conversation changes only once the models are loaded, so a failed load loses nothing."""
         if should_stop():  # stopped while it waited in the queue
             yield {"status": status_html(["stopped"])}
             return
         notes = []
         if session.settings and _ensemble_part(session.settings) != _ensemble_part(settings) and session.turns:
-            session.turns = []
+            keep = 0
             notes.append("members or method changed: a new conversation started")
         try:
             config = config_from_settings(settings, self.ctx.presets)
@@ -115,6 +116,7 @@ class Handlers:
                    "send": gr.update(interactive=True)}
             return
         session.settings, session.names, session.shared_id = settings, member_names(settings), ""
+        session.turns = session.turns[:keep]
         extra = {"prompt": ""} if clear_prompt else {}
         for prompt in prompts:
             yield {**self.view(session, notes + ["generating…"], busy=True), **extra}
@@ -202,9 +204,8 @@ class Handlers:
     def clear(self, session: Session) -> Updates:
         return self.view(Session(settings=session.settings, names=session.names))
 
-    def sent(self, *, request=None) -> Updates:
+    def sent(self, *, request=None) -> None:
         self.ctx.stops.mark("sent", getattr(request, "session_hash", None) or "")
-        return {}
 
     def stop(self, *, request=None) -> Updates:
         self.ctx.stops.mark("stop", getattr(request, "session_hash", None) or "")

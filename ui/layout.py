@@ -46,14 +46,14 @@ COPY_JS = """() => {
 
 def launch_options() -> dict:
     """What `demo.launch` needs besides host and port."""
-    return {"css": CSS, "js": COPY_JS, "footer_links": ["gradio", "settings"]}
+    return {"css": CSS, "js": COPY_JS, "footer_links": ["gradio", "settings"], "run_history": False}
 
 
 def build_app(ctx: Context, model_choices: Sequence[str], concurrency: int = 1) -> gr.Blocks:
     """The whole UI. `model_choices` fill the member dropdowns (free Hub ids and paths are accepted too)."""
     handlers = Handlers(ctx)
     c: dict[str, gr.components.Component] = {}
-    with gr.Blocks(title="Ensemble Chat", fill_width=True) as demo:
+    with gr.Blocks(title="Ensemble Chat", fill_width=True, analytics_enabled=False) as demo:
         c["session"] = gr.State(Session())
         gr.Markdown("## Ensemble Chat\nSeveral small models answer together, token by token. The fused answer "
                     "is coloured by the member that drove each token (hover for every member's share); each "
@@ -149,8 +149,8 @@ def named(fn: Callable, c: dict) -> Callable:
     def call_with(args: tuple):
         return fn(*args[len(wants):], **dict(zip(wants, args, strict=False)))
 
-    def convert(updates: dict) -> dict:
-        return {c[k]: v for k, v in updates.items()}
+    def convert(updates: dict | None) -> dict | None:
+        return None if updates is None else {c[k]: v for k, v in updates.items()}
 
     if inspect.isgeneratorfunction(fn):
         def adapted(*args):
