@@ -112,7 +112,7 @@ def test_errors_become_messages(tmp_path, backend, message):
 
 
 def test_stop_ends_only_this_sessions_answer_cleanly(tmp_path):
-    h = handlers(tmp_path, Scripted(n=1000), updates_per_second=1e9)
+    h = handlers(tmp_path, Scripted(n=200), updates_per_second=1e9)
     mine, other = Session(), Session()
     gen = h.respond(mine, "hi", *values(), request=SimpleNamespace(session_hash="tab1"))
     gen_other = h.respond(other, "hi", *values(), request=SimpleNamespace(session_hash="tab2"))

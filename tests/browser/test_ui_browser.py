@@ -110,6 +110,10 @@ def test_share_opens_read_only_and_coloured(page, app, browser):
     expect(link_box).to_have_value(re.compile(r"\?c=[A-Za-z0-9_-]{22}$"))
     link = link_box.input_value()
     original = page.locator(FUSED_SPANS).evaluate_all("els => els.map(e => e.outerHTML)")
+    page.locator("#export").click()
+    for name in ("comparison.json", "comparison.md"):
+        href = page.locator(f"#files a[href$='{name}']").get_attribute("href")
+        assert "share <this> & that" in page.request.get(href).text()
     loads = models.load
     calls = []
     models.load = lambda *a: calls.append(a) or loads(*a)
