@@ -31,41 +31,44 @@ class Models:
 
     def __init__(self, keep: int = 3):
         self.keep, self.lock = keep, threading.Lock()
-        self.models: dict[tuple, object] = {}
-        self.ensembles: OrderedDict[str, object] = OrderedDict()
+        self.models: dict[tuple, object] = {}  # weights_key -> LoadedModel
+        self.ensembles: OrderedDict[str, object] = OrderedDict()  # key -> Ensemble, least recently used first
         self.stream = gpu(self._stream)
 
     @staticmethod
     def key(config: EnsembleConfig) -> str:
         return repr(dataclasses.replace(config, sampling=SamplingConfig()))
 
-    def load(self, config: EnsembleConfig, progress: Callable[[float, str], None]) -> None:
+    @staticmethod
+    def weights_key(spec) -> tuple:
+        return spec.model, spec.dtype, spec.trust_remote_code
+
+    def load(self, config: EnsembleConfig, progress: Callable[[float, str], None]):
+        """The Ensemble for `config`, loading what is missing; progress(fraction, message) along the way."""
         from ensemble.engine import Ensemble
         from ensemble.loading import load_models
 
         with self.lock:
             if self.key(config) in self.ensembles:
                 self.ensembles.move_to_end(self.key(config))
-                return
+                return self.ensembles[self.key(config)]
             n = len(config.members)
             for i, spec in enumerate(config.members):
                 progress(i / (n + 1), f"loading {spec.name} ({i + 1}/{n})")
-                mk = (spec.model, spec.dtype, spec.trust_remote_code)
-                if mk not in self.models:
-                    self.models[mk] = load_models([spec])[0]
+                if self.weights_key(spec) not in self.models:
+                    self.models[self.weights_key(spec)] = load_models([spec])[0]
             progress(n / (n + 1), "aligning the vocabularies")
-            models = [dataclasses.replace(self.models[(s.model, s.dtype, s.trust_remote_code)], spec=s)
-                      for s in config.members]
-            self.ensembles[self.key(config)] = Ensemble(models, config)
+            models = [dataclasses.replace(self.models[self.weights_key(s)], spec=s) for s in config.members]
+            ensemble = self.ensembles[self.key(config)] = Ensemble(models, config)
             while len(self.ensembles) > self.keep:
                 self.ensembles.popitem(last=False)
-            used = {(m.spec.model, m.spec.dtype, m.spec.trust_remote_code)
-                    for e in self.ensembles.values() for m in e.models}
+            used = {self.weights_key(m.spec) for e in self.ensembles.values() for m in e.models}
             self.models = {k: v for k, v in self.models.items() if k in used}
             progress(1.0, "ready")
+            return ensemble
 
     def _stream(self, config: EnsembleConfig, messages: list[dict], should_stop: Callable[[], bool]):
-        ensemble = self.ensembles[self.key(config)]
+        ensemble = self.load(config, lambda *_: None)  # loaded by now, unless evicted meanwhile
         yield from ensemble.stream(messages, solo=True, sampling=config.sampling, should_stop=should_stop)
 
 
