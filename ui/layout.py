@@ -63,10 +63,10 @@ def build_app(ctx: Context, model_choices: Sequence[str], concurrency: int = 1) 
         c["chart"] = gr.HTML(elem_id="chart")
         with gr.Row(equal_height=True):
             c["fused"] = gr.Chatbot(label="Ensemble (fused)", elem_id="col-fused", render_markdown=False,
-                                    buttons=["copy"], height=460, scale=2)
+                                    buttons=["copy"], height=460, scale=2, min_width=320)
             for i in range(SLOTS):
                 c[f"solo{i}"] = gr.Chatbot(label=f"member {i + 1} alone", elem_id=f"col-solo{i}", height=460,
-                                           render_markdown=False, buttons=["copy"], visible=False)
+                                           render_markdown=False, buttons=["copy"], visible=False, min_width=240)
         with gr.Row():
             c["prompt"] = gr.Textbox(label="Prompt", elem_id="prompt", lines=2, scale=5,
                                      max_length=ctx.limits.max_prompt_chars, placeholder="Ask the ensemble…")

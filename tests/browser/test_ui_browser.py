@@ -82,8 +82,8 @@ def test_pick_members_stream_and_attribution(page, app):
     assert copied == "".join(spans.all_text_contents()).rstrip()  # the text, not the span markup
 
 
-def test_stop_mid_stream_then_chat_again(page, app):
-    url, _ = app
+def test_stop_mid_stream_then_chat_again_and_regenerate(page, app):
+    url, models = app
     open_app(page, url)
     set_max_tokens(page, 400)
     send(page, "Tell me a long story")
@@ -98,6 +98,19 @@ def test_stop_mid_stream_then_chat_again(page, app):
     set_max_tokens(page, 8)
     send(page, "Once more")  # the device slot was freed: a new answer runs at once
     wait_finished(page, answers=2)
+    first = page.locator("#col-fused [data-testid='bot']").first.inner_html()
+    streams, original = [], models.stream
+    models.stream = lambda *a: streams.append(a[1]) or original(*a)
+    try:
+        page.locator("#regen").click()
+        deadline = time.monotonic() + 20
+        while not streams and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        models.stream = original
+    assert [m["content"] for m in streams[0]][-1] == "Once more"  # the last turn, decoded again
+    wait_finished(page, answers=2)  # replaced, not appended
+    assert page.locator("#col-fused [data-testid='bot']").first.inner_html() == first
 
 
 def test_share_opens_read_only_and_coloured(page, app, browser):
