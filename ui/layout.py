@@ -122,11 +122,12 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
     # Loads and decodes share one concurrency group: `concurrency` of them on the device at a time.
     gpu = {"concurrency_limit": concurrency, "concurrency_id": "gpu", "show_progress": "minimal"}
     sent = named(h.sent, c)  # when the request was made, before it waits in the queue: Stop applies from then
-    gr.on([c["send"].click, c["prompt"].submit], sent, queue=False).then(
+    gr.on([c["send"].click, c["prompt"].submit], sent, queue=False, api_visibility="private").then(
         named(h.respond, c), [c["session"], c["prompt"], *picks], run_out, api_name="chat", **gpu)
-    c["regen"].click(sent, queue=False).then(
+    c["regen"].click(sent, queue=False, api_visibility="private").then(
         named(h.regenerate, c), [c["session"], *picks], run_out, api_name="regenerate", **gpu)
-    c["rerun"].click(sent, queue=False).then(named(h.rerun, c), [c["session"]], run_out, api_name="rerun", **gpu)
+    c["rerun"].click(sent, queue=False, api_visibility="private").then(
+        named(h.rerun, c), [c["session"]], run_out, api_name="rerun", **gpu)
     c["stop"].click(named(h.stop, c), None, outputs(c, ["status"]), queue=False)
     for clear in [c["clear"].click] + [c[k].clear for k in ("fused", *(f"solo{i}" for i in range(SLOTS)))]:
         clear(named(h.clear, c), [c["session"]], outputs(c, view), queue=False)  # a column's bin clears them all
@@ -143,11 +144,11 @@ def outputs(c: dict, names: Sequence[str]) -> list:
 
 def named(fn: Callable, c: dict) -> Callable:
     """Adapt a handler for Gradio: it returns {name: value} and Gradio wants {component: value}; its keyword-only
-    `request` and `progress` parameters become the leading positional ones Gradio fills in."""
-    wants = [k for k in ("request", "progress") if k in inspect.signature(fn).parameters]
+    `request` becomes the leading positional parameter Gradio fills in (Gradio looks only at positional ones)."""
+    wants = "request" in inspect.signature(fn).parameters
 
     def call_with(args: tuple):
-        return fn(*args[len(wants):], **dict(zip(wants, args, strict=False)))
+        return fn(*args[1:], request=args[0]) if wants else fn(*args)
 
     def convert(updates: dict | None) -> dict | None:
         return None if updates is None else {c[k]: v for k, v in updates.items()}
@@ -159,11 +160,10 @@ def named(fn: Callable, c: dict) -> Callable:
     else:
         def adapted(*args):
             return convert(call_with(args))
-    special = {"request": inspect.Parameter("request", inspect.Parameter.POSITIONAL_ONLY, annotation=gr.Request),
-               "progress": inspect.Parameter("progress", inspect.Parameter.POSITIONAL_ONLY, default=gr.Progress())}
-    adapted.__signature__ = inspect.Signature([special[k] for k in wants]
+    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_ONLY, annotation=gr.Request)
+    adapted.__signature__ = inspect.Signature([request] * wants
                                               + [inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)])
-    adapted.__annotations__ = {"request": gr.Request} if "request" in wants else {}
+    adapted.__annotations__ = {"request": gr.Request} if wants else {}
     adapted.__name__ = adapted.__qualname__ = fn.__name__
     adapted.__doc__ = fn.__doc__
     return adapted
