@@ -87,6 +87,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-turns", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=512, help="cap on the decoding slider")
     p.add_argument("--answer-seconds", type=float, default=180.0, help="an answer stops after this long")
+    p.add_argument("--updates-per-second", type=float, default=15.0, help="streaming refresh rate in the browser")
     p.add_argument("--preload", action="store_true", help="load the default preset before serving")
     return p.parse_args(argv)
 
@@ -97,7 +98,8 @@ def make_app(args: argparse.Namespace, models: Models):
     from ui.store import ComparisonStore, default_data_dir
 
     presets = {name: load_preset(name) for name in list_presets()}
-    limits = Limits(args.max_prompt_chars, args.max_turns, args.max_new_tokens, args.queue_size, args.answer_seconds)
+    limits = Limits(args.max_prompt_chars, args.max_turns, args.max_new_tokens, args.queue_size, args.answer_seconds,
+                    args.updates_per_second)
     store = ComparisonStore(args.data_dir or default_data_dir())
     ctx = Context(models, store, presets, sorted(METHODS), limits, args.preset, args.public_url)
     choices = sorted({m.model for p in presets.values() for m in p.members})
