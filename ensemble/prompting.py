@@ -29,9 +29,11 @@ def check_messages(messages: Sequence[Message]) -> list[Message]:
     return [{"role": m["role"], "content": str(m["content"])} for m in messages]
 
 
-def render_plain(messages: Sequence[Message]) -> str:
-    """One user turn is continued verbatim; a longer conversation becomes a plain transcript."""
-    if len(messages) == 1:
+def render_plain(messages: Sequence[Message], transcript: bool = False) -> str:
+    """A `User:`/`Assistant:` transcript ending in `Assistant:`. Without `transcript`, one user turn is
+    continued verbatim (few-shot completion prompts); a chat always gets the transcript, else a base model
+    continues the user's text instead of answering it."""
+    if len(messages) == 1 and not transcript:
         return messages[0]["content"]
     lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
     return "\n".join(lines) + "\nAssistant:"
@@ -41,7 +43,7 @@ def prompt_ids(tokenizer, messages: Sequence[Message], chat: bool = True) -> lis
     if chat and getattr(tokenizer, "chat_template", None):
         text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-    return list(tokenizer(render_plain(messages))["input_ids"])
+    return list(tokenizer(render_plain(messages, transcript=chat))["input_ids"])
 
 
 PROBES = ("ab c", " x", "東京 🙂", "\tx  y")

@@ -17,7 +17,7 @@ def test_chat_template_member_gets_chatml(fixture_dirs):
 
 def test_member_without_template_gets_plain_text_with_its_own_bos(fixture_dirs):
     lm = load([fixture_dirs["uni-llama"]])[0]
-    one = prompt_ids(lm.tokenizer, TURNS[-1:])
+    one = prompt_ids(lm.tokenizer, TURNS[-1:], chat=False)
     assert one[0] == lm.tokenizer.bos_token_id
     assert lm.vocab.text_bytes(one[1:]) == b" Name a colour."  # the tokenizer's own dummy prefix, as it encodes
     many = prompt_ids(lm.tokenizer, TURNS)
@@ -33,6 +33,15 @@ def test_plain_format_ignores_templates(fixture_dirs):
 def test_render_plain():
     assert render_plain(TURNS[-1:]) == "Name a colour."
     assert render_plain(TURNS) == "User: Hi\nAssistant: Hello!\nUser: Name a colour.\nAssistant:"
+    assert render_plain(TURNS[-1:], transcript=True) == "User: Name a colour.\nAssistant:"
+
+
+def test_chat_without_a_template_is_a_transcript(fixture_dirs):
+    # A base model given the bare question continues it (repeats it) instead of answering.
+    lm = load([fixture_dirs["uni-llama"]])[0]
+    ids = prompt_ids(lm.tokenizer, TURNS[-1:], chat=True)
+    assert ids[0] == lm.tokenizer.bos_token_id
+    assert lm.vocab.text_bytes(ids[1:]) == b" User: Name a colour.\nAssistant:"
 
 
 def test_terminal_chat_runs_two_turns(fixture_dirs, monkeypatch, capsys):
