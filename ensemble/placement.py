@@ -1,0 +1,137 @@
+"""Which member goes on which GPU, in which format: a pure function of the estimates and the free memory.
+
+First-fit-decreasing of whole members over the GPUs (each member's forward then runs on one device). A member
+that fits on no single GPU is split over the free memory of several (`device_map="auto"` with `max_memory`).
+Members asking for `auto` step down from the checkpoint's dtype to 8bit to 4bit, largest member first, until
+the set fits. With no GPU everything goes to the CPU in its requested format. If nothing fits, the error names
+the member, the shortfall and a quantization to try, before anything is downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .errors import LoadError
+
+GB = 10**9
+CUDA_CONTEXT = 600 * 2**20  # per GPU: the CUDA context plus cuBLAS/bitsandbytes workspaces, measured ~0.5 GiB
+
+
+@dataclass(frozen=True)
+class Need:
+    """One member's estimated bytes per weight format (ensemble/memory.py), and the formats it may use."""
+
+    member: int
+    name: str
+    sizes: Mapping[str, int]  # dtype -> bytes: weights + KV cache + activations + headroom
+    allowed: tuple[str, ...]  # best first: quantize.candidates (for auto e.g. bf16, 8bit, 4bit)
+
+
+@dataclass(frozen=True)
+class Slot:
+    member: int
+    name: str
+    dtype: str
+    size: int  # bytes
+    shares: Mapping[int, int]  # GPU index -> bytes given to this member; {} = CPU
+
+    @property
+    def device(self) -> str:
+        """`cpu`, `cuda:N`, or `auto` (split: from_pretrained's device_map="auto" with `max_memory`)."""
+        if not self.shares:
+            return "cpu"
+        return f"cuda:{next(iter(self.shares))}" if len(self.shares) == 1 else "auto"
+
+    @property
+    def max_memory(self) -> dict[int, int] | None:
+        return dict(self.shares) if len(self.shares) > 1 else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    slots: tuple[Slot, ...]  # in member order
+    left: tuple[int, ...]  # per GPU: bytes still free after the plan (CUDA context already taken)
+
+
+def plan(needs: Sequence[Need], free: Sequence[int], context_bytes: int = CUDA_CONTEXT) -> Plan:
+    """`free`: bytes free on each GPU (empty: no GPU). Raises LoadError when the members cannot fit."""
+    if not free:
+        slots = (Slot(n.member, n.name, n.allowed[0], n.sizes[n.allowed[0]], {}) for n in needs)
+        return Plan(tuple(sorted(slots, key=lambda s: s.member)), ())
+    usable = [max(f - context_bytes, 0) for f in free]
+    choice = {n.member: 0 for n in needs}
+    while True:
+        packed, left, stuck = pack(needs, choice, usable)
+        if stuck is None:
+            return Plan(tuple(sorted(packed, key=lambda s: s.member)), tuple(left))
+        smaller = [n for n in needs if choice[n.member] + 1 < len(n.allowed)]
+        if not smaller:
+            raise LoadError(shortfall(stuck, needs, choice, left, usable, len(packed)))
+        biggest = max(smaller, key=lambda n: (size_of(n, choice), -n.member))
+        choice[biggest.member] += 1
+
+
+def size_of(need: Need, choice: Mapping[int, int]) -> int:
+    return need.sizes[need.allowed[choice[need.member]]]
+
+
+def pack(needs: Sequence[Need], choice: Mapping[int, int], usable: Sequence[int]):
+    """First-fit-decreasing. Returns (slots, bytes left per GPU, the first member that did not fit or None)."""
+    left = list(usable)
+    slots = []
+    for need in sorted(needs, key=lambda n: (-size_of(n, choice), n.member)):
+        size, dtype = size_of(need, choice), need.allowed[choice[need.member]]
+        gpu = next((g for g, room in enumerate(left) if room >= size), None)
+        if gpu is not None:
+            shares = {gpu: size}
+        elif sum(left) >= size:
+            shares = split(size, left)
+        else:
+            return slots, left, need
+        for g, share in shares.items():
+            left[g] -= share
+        slots.append(Slot(need.member, need.name, dtype, size, shares))
+    return slots, left, None
+
+
+def split(size: int, left: Sequence[int]) -> dict[int, int]:
+    """Spread `size` bytes over the GPUs with the most room first (fewest pieces, fewest hops per token)."""
+    shares = {}
+    for g in sorted(range(len(left)), key=lambda g: -left[g]):
+        if size <= 0:
+            break
+        take = min(size, left[g])
+        if take > 0:
+            shares[g] = take
+            size -= take
+    return dict(sorted(shares.items()))
+
+
+def shortfall(stuck: Need, needs: Sequence[Need], choice: Mapping[int, int], left: Sequence[int],
+              usable: Sequence[int], placed: int) -> str:
+    size, dtype = size_of(stuck, choice), stuck.allowed[choice[stuck.member]]
+    room = sum(left)
+    where = f"{len(usable)} GPU{'s' if len(usable) > 1 else ''} ({gb(sum(usable))} usable"
+    where += f", {gb(room)} left after {placed} bigger member{'s' if placed > 1 else ''})" if placed else ")"
+    text = (f"cannot place member {stuck.member} {stuck.name!r}: it needs {gb(size)} as {dtype} on {where}; "
+            f"short by {gb(size - room)}")
+    fits = [d for d in ("8bit", "4bit") if d in stuck.sizes and stuck.sizes[d] <= room and d != dtype]
+    if fits:
+        return f"{text}. Try dtype: {fits[0]} for it ({gb(stuck.sizes[fits[0]])})"
+    total = sum(min(n.sizes.values()) for n in needs)
+    return (f"{text}. Even all at 4bit the {len(needs)} members need {gb(total)} against {gb(sum(usable))}: "
+            "use fewer or smaller members, a shorter context, or a bigger GPU")
+
+
+def gb(n: int) -> str:
+    return f"{n / GB:.1f} GB"
+
+
+def describe(p: Plan) -> list[str]:
+    """One line per member: `name: dtype on device (size)`, for logs, the UI and docs/placement.md."""
+    out = []
+    for s in p.slots:
+        where = s.device if len(s.shares) < 2 else " + ".join(f"cuda:{g} {gb(b)}" for g, b in s.shares.items())
+        out.append(f"{s.name}: {s.dtype} on {where} ({gb(s.size)})")
+    return out
