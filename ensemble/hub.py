@@ -87,7 +87,7 @@ def translate(e: BaseException, model: str) -> LoadError:
                          "(pip install -U transformers, or pick another model)")
     if any(offline(c) for c in chain):
         return LoadError(first + "cannot reach the Hugging Face Hub and the model is not in the local cache: check "
-                         "the network (HF_HUB_OFFLINE must be unset), or give a local folder")
+                         "the network (and that HF_HUB_OFFLINE is not set), or give a local folder")
     if any(isinstance(c, hub.EntryNotFoundError) for c in chain):
         return LoadError(first + "the repo lacks a file transformers needs (config.json or weights): is it a "
                          "transformers causal LM?")

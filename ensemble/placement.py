@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from .errors import LoadError
 
-GB = 10**9
-CUDA_CONTEXT = 600 * 2**20  # per GPU: the CUDA context plus cuBLAS/bitsandbytes workspaces, measured ~0.5 GiB
+GIB = 2**30
+CUDA_CONTEXT = 600 * 2**20  # per GPU: CUDA context (~0.3-0.5 GiB with torch 2.x) plus cuBLAS/bnb workspaces
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,31 @@ def plan(needs: Sequence[Need], free: Sequence[int], context_bytes: int = CUDA_C
     usable = [max(f - context_bytes, 0) for f in free]
     choice = {n.member: 0 for n in needs}
     while True:
-        packed, left, stuck = pack(needs, choice, usable)
+        slots, left, stuck = pack(needs, choice, usable)
         if stuck is None:
-            return Plan(tuple(sorted(packed, key=lambda s: s.member)), tuple(left))
+            break
         smaller = [n for n in needs if choice[n.member] + 1 < len(n.allowed)]
         if not smaller:
-            raise LoadError(shortfall(stuck, needs, choice, left, usable, len(packed)))
+            raise LoadError(shortfall(stuck, needs, choice, left, usable, len(slots)))
         biggest = max(smaller, key=lambda n: (size_of(n, choice), -n.member))
         choice[biggest.member] += 1
+    if upgrade(needs, choice, usable):
+        slots, left, _ = pack(needs, choice, usable)
+    return Plan(tuple(sorted(slots, key=lambda s: s.member)), tuple(left))
+
+
+def upgrade(needs: Sequence[Need], choice: dict[int, int], usable: Sequence[int]) -> bool:
+    """Step members back up (biggest first) while the set still fits: the step-down is greedy and can
+    overshoot. Returns whether anything changed."""
+    changed = False
+    for need in sorted(needs, key=lambda n: (-n.sizes[n.allowed[0]], n.member)):
+        while choice[need.member] > 0:
+            choice[need.member] -= 1
+            if pack(needs, choice, usable)[2] is not None:
+                choice[need.member] += 1
+                break
+            changed = True
+    return changed
 
 
 def size_of(need: Need, choice: Mapping[int, int]) -> int:
@@ -116,16 +133,19 @@ def shortfall(stuck: Need, needs: Sequence[Need], choice: Mapping[int, int], lef
     where += f", {gb(room)} left after {placed} bigger member{'s' if placed > 1 else ''})" if placed else ")"
     text = (f"cannot place member {stuck.member} {stuck.name!r}: it needs {gb(size)} as {dtype} on {where}; "
             f"short by {gb(size - room)}")
-    fits = [d for d in ("8bit", "4bit") if d in stuck.sizes and stuck.sizes[d] <= room and d != dtype]
-    if fits:
-        return f"{text}. Try dtype: {fits[0]} for it ({gb(stuck.sizes[fits[0]])})"
-    total = sum(min(n.sizes.values()) for n in needs)
+    alone = [d for d in ("8bit", "4bit") if d in stuck.sizes and stuck.sizes[d] <= room and d != dtype]
+    if alone:
+        return f"{text}. Try dtype: {alone[0]} for it ({gb(stuck.sizes[alone[0]])})"
+    for q in ("8bit", "4bit"):
+        total = sum(n.sizes.get(q, size_of(n, choice)) for n in needs)
+        if total <= sum(usable):
+            return f"{text}. Try dtype: {q} (or auto) for every member ({gb(total)} in all)"
     return (f"{text}. Even all at 4bit the {len(needs)} members need {gb(total)} against {gb(sum(usable))}: "
             "use fewer or smaller members, a shorter context, or a bigger GPU")
 
 
 def gb(n: int) -> str:
-    return f"{n / GB:.1f} GB"
+    return f"{n / GIB:.1f} GiB"
 
 
 def describe(p: Plan) -> list[str]:

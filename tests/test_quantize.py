@@ -86,7 +86,7 @@ def test_quantized_weights_differ_from_bf16(fixture_dirs):
     with torch.inference_mode():
         lq, lb = q.model(ids).logits.float(), b.model(ids).logits.float()
     assert not torch.equal(lq, lb)  # really quantized, not a bf16 model under another name
-    assert torch.corrcoef(torch.stack([lq.flatten(), lb.flatten()]))[0, 1] > 0.5  # but still the same model (0.84 measured)
+    assert torch.corrcoef(torch.stack([lq.flatten(), lb.flatten()]))[0, 1] > 0.5  # yet the same model (0.84 here)
 
 
 def test_candidates():
