@@ -58,17 +58,18 @@ class ModelPool:
         with self.lock:
             fresh = {}  # load key -> index of its first spec
             for i, spec in enumerate(specs):
-                if load_key(spec) in self.models:
-                    report(LoadProgress(i, spec.name, "ready", PLANNED, f"{spec.name}: already loaded"))
-                else:
+                if load_key(spec) not in self.models:
                     fresh.setdefault(load_key(spec), i)
-            chosen = self.place([(i, specs[i]) for i in fresh.values()], report)
+            chosen = self.place([(i, specs[i]) for i in fresh.values()], report) if fresh else []
             done = PLANNED
             total = sum(s.size for s in chosen) or 1
             for slot in chosen:
                 share = (1 - PLANNED) * slot.size / total
                 self.load_one(specs[slot.member], slot, report, done, share)
                 done += share
+            for i, spec in enumerate(specs):
+                if i not in fresh.values():
+                    report(LoadProgress(i, spec.name, "ready", 1.0, f"{spec.name}: already loaded"))
             return [dataclasses.replace(self.models[load_key(s)], spec=s) for s in specs]
 
     def place(self, members: Sequence[tuple[int, MemberSpec]], report) -> list[Slot]:
