@@ -5,9 +5,10 @@
 
 Rows are appended to bench/results/memory.jsonl, one per (model, format); a rerun skips rows already there, so
 the run can be stopped and resumed. Measured weights: every parameter, buffer and bitsandbytes quantization
-state tensor of the loaded model (ensemble.memory.measure). Measured KV cache: the tensors of a DynamicCache
-after a prefill of --tokens positions. RSS growth: the process's resident memory after loading minus before,
-on this CPU machine (it includes allocator slack and load-time buffers, so it is not what the estimate models).
+state tensor of the loaded model (ensemble.memory.measure), right after loading and again after the prefill.
+Measured KV cache: the tensors of a DynamicCache after a prefill of --tokens positions. RSS growth: the
+process's resident memory after loading minus before, on this CPU machine (it includes allocator slack and
+load-time buffers, so it is not what the estimate models).
 """
 
 from __future__ import annotations
@@ -54,27 +55,35 @@ def row(label: str, model: str, dtype: str, tokens: int) -> dict:
     lm = load_model(MemberSpec(model, dtype=dtype), "cpu")
     load_s = time.perf_counter() - start
     grown = psutil.Process().memory_info().rss - rss
+    loaded = measure(lm.model)
     n = min(tokens, lm.context)
     cache = DynamicCache()
     with torch.inference_mode():
         lm.model(input_ids=torch.arange(3, 3 + n)[None] % len(lm.vocab), past_key_values=cache, use_cache=True)
     kv = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
-    return {"model": label, "dtype": dtype, "weights_est": weight_bytes(facts, dtype), "weights": measure(lm.model),
+    return {"model": label, "dtype": dtype, "weights_est": weight_bytes(facts, dtype), "weights": loaded,
+            "weights_after_forward": measure(lm.model),
             "kv_est": kv_bytes(facts, dtype, n, caches=1), "kv": kv, "tokens": n, "rss_growth": grown,
             "load_s": round(load_s, 2)}
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | format | weights est. MiB | measured MiB | error | KV est. MiB | measured MiB | error | "
-             "RSS growth MiB | load s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | format | weights est. MiB | measured MiB | error | after a forward MiB | KV est. MiB | "
+             "measured MiB | error | RSS growth MiB | load s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        def err(a, b):
-            return f"{(a / b - 1) * 100:+.2f}%"
-
-        lines.append(f"| {r['model']} | {r['dtype']} | {r['weights_est'] / MIB:.2f} | {r['weights'] / MIB:.2f} | "
-                     f"{err(r['weights_est'], r['weights'])} | {r['kv_est'] / MIB:.2f} | {r['kv'] / MIB:.2f} | "
-                     f"{err(r['kv_est'], r['kv'])} | {r['rss_growth'] / MIB:.0f} | {r['load_s']} |")
+        cells = [r["model"], r["dtype"], mib(r["weights_est"]), mib(r["weights"]), err(r["weights_est"], r["weights"]),
+                 mib(r["weights_after_forward"]), mib(r["kv_est"]), mib(r["kv"]), err(r["kv_est"], r["kv"]),
+                 f"{r['rss_growth'] / MIB:.0f}", str(r["load_s"])]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def mib(n: int) -> str:
+    return f"{n / MIB:.2f}"
+
+
+def err(estimated: int, measured: int) -> str:
+    return f"{(estimated / measured - 1) * 100:+.2f}%"
 
 
 def main() -> None:

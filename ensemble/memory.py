@@ -152,9 +152,10 @@ def measure(model) -> int:
     for t in (*model.parameters(), *model.buffers()):
         add(t)
         state = getattr(t, "quant_state", None)
-        if state is not None:
-            for s in (state, state.state2):
-                if s is not None:
-                    add(s.absmax), add(s.code), add(getattr(s, "offset", None))
+        for s in (state, getattr(state, "state2", None)) if state is not None else ():
+            if s is not None:
+                add(s.absmax), add(s.code), add(getattr(s, "offset", None))
         add(getattr(t, "SCB", None))
+    for m in model.modules():  # after a forward, LLM.int8 layers keep their row scales on the layer's state
+        add(getattr(getattr(m, "state", None), "SCB", None))
     return sum(seen.values())

@@ -7,7 +7,7 @@ field is set here. Both run on the CPU too (bitsandbytes >= 0.48), which is how 
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections import Counter
 
 import torch
@@ -36,10 +36,14 @@ def load_kwargs(dtype: str) -> dict:
                                     bnb_4bit_compute_dtype=COMPUTE_DTYPE)
         return {"dtype": COMPUTE_DTYPE, "quantization_config": config}
     if dtype == "8bit":
-        # Int8 matmuls take fp16 inputs by design; bitsandbytes warns on every bf16 forward otherwise.
-        warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast", category=UserWarning)
+        logging.getLogger("bitsandbytes.autograd._functions").addFilter(not_the_int8_cast_notice)
         return {"dtype": COMPUTE_DTYPE, "quantization_config": BitsAndBytesConfig(load_in_8bit=True)}
     return {"dtype": TORCH_DTYPES[dtype]}
+
+
+def not_the_int8_cast_notice(record: logging.LogRecord) -> bool:
+    """Int8 matmuls take fp16 inputs by design; bitsandbytes would log that on every bf16 forward."""
+    return "inputs will be cast" not in record.getMessage()
 
 
 def quantized_layers(model) -> Counter:
