@@ -10,7 +10,7 @@ the member, the shortfall and a quantization to try, before anything is download
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import LoadError
 
@@ -26,6 +26,7 @@ class Need:
     name: str
     sizes: Mapping[str, int]  # dtype -> bytes: weights + KV cache + activations + headroom
     allowed: tuple[str, ...]  # best first: quantize.candidates (for auto e.g. bf16, 8bit, 4bit)
+    weights: Mapping[str, int] = field(default_factory=dict)  # dtype -> bytes of the weights alone
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Slot:
     dtype: str
     size: int  # bytes
     shares: Mapping[int, int]  # GPU index -> bytes given to this member; {} = CPU
+    weights: int = 0  # bytes of weights within `size` (0: unknown)
 
     @property
     def device(self) -> str:
@@ -45,7 +47,12 @@ class Slot:
 
     @property
     def max_memory(self) -> dict[int, int] | None:
-        return dict(self.shares) if len(self.shares) > 1 else None
+        """For a split: the weights' part of each GPU's share (accelerate counts weights only), so each GPU
+        keeps room for the KV cache of the layers it holds."""
+        if len(self.shares) < 2:
+            return None
+        part = self.weights / self.size if self.weights else 1.0
+        return {g: int(b * part) for g, b in self.shares.items()}
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ def pack(needs: Sequence[Need], choice: Mapping[int, int], usable: Sequence[int]
             return slots, left, need
         for g, share in shares.items():
             left[g] -= share
-        slots.append(Slot(need.member, need.name, dtype, size, shares))
+        slots.append(Slot(need.member, need.name, dtype, size, shares, need.weights.get(dtype, 0)))
     return slots, left, None
 
 

@@ -88,8 +88,9 @@ class ModelPool:
     def need(self, member: int, spec: MemberSpec) -> Need:
         where, extra = locate(spec.model)
         facts = member_facts(spec, where, extra)
-        sizes = {d: estimate(facts, d, self.context).total for d in FORMATS}
-        return Need(member, spec.name, sizes, candidates(spec.dtype, facts.checkpoint))
+        estimates = {d: estimate(facts, d, self.context) for d in FORMATS}
+        return Need(member, spec.name, {d: e.total for d, e in estimates.items()},
+                    candidates(spec.dtype, facts.checkpoint), {d: e.weights for d, e in estimates.items()})
 
     def load_one(self, spec: MemberSpec, slot: Slot, report, start: float, share: float) -> None:
         """Download if needed, then load as `slot` says; progress runs from `start` to `start + share`."""

@@ -25,8 +25,9 @@ def hub_needs(dtype="auto", names=("qwen2.5-7b-instruct", "llama-3.1-8b-instruct
     for i, name in enumerate(names):
         config = dict(json.loads((HUB / f"{name}.json").read_text())["config"])
         facts = facts_from_config(AutoConfig.for_model(config.pop("model_type"), **config), {"BF16": 1})
-        sizes = {d: estimate(facts, d, 4096).total for d in FORMATS}
-        needs.append(Need(i, name, sizes, candidates(dtype, facts.checkpoint)))
+        estimates = {d: estimate(facts, d, 4096) for d in FORMATS}
+        needs.append(Need(i, name, {d: e.total for d, e in estimates.items()}, candidates(dtype, facts.checkpoint),
+                          {d: e.weights for d, e in estimates.items()}))
     return needs
 
 
@@ -78,6 +79,9 @@ def test_member_too_big_for_any_single_gpu_is_split():
     check_valid(p, needs, SETS["2x16"])
     (slot,) = p.slots
     assert slot.device == "auto" and set(slot.max_memory) == {0, 1}
+    # accelerate is given the weights' part of each share; the rest stays for that GPU's KV cache
+    assert sum(slot.max_memory.values()) == pytest.approx(slot.weights, abs=2)
+    assert all(slot.max_memory[g] < slot.shares[g] for g in (0, 1))
 
 
 def test_members_that_fit_whole_are_never_split():

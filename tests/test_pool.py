@@ -133,3 +133,24 @@ def test_gpu_uses_spaces_when_present(monkeypatch):
         return 1
 
     assert gpu(f) == ("wrapped", f, 120) and gpu(duration=30)(f) == ("wrapped", f, 30)
+
+
+@pytest.mark.parametrize(("shares", "expected"), [({1: 100}, {"device_map": {"": "cuda:1"}}),
+                                                  ({0: 60, 1: 40}, {"device_map": "auto",
+                                                                    "max_memory": {0: 30, 1: 20}})])
+def test_slot_becomes_device_map(monkeypatch, fixture_dirs, shares, expected):
+    import transformers
+
+    from ensemble.loading import load_model
+    from ensemble.placement import Slot
+
+    real, seen = transformers.AutoModelForCausalLM.from_pretrained, {}
+
+    def on_cpu(where, **kwargs):  # what a GPU machine would get; loaded here on the CPU instead
+        seen.update(kwargs)
+        return real(where, **{k: v for k, v in kwargs.items() if k not in ("device_map", "max_memory")})
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", on_cpu)
+    lm = load_model(MemberSpec(str(fixture_dirs["bpe-qwen2"])), "cpu", Slot(0, "m", "bf16", 100, shares, 50))
+    assert {k: seen[k] for k in expected} == expected and seen["dtype"] is not None
+    assert lm.device.type == "cpu"
