@@ -3,7 +3,8 @@
 First-fit-decreasing of whole members over the GPUs (each member's forward then runs on one device). A member
 that fits on no single GPU is split over the free memory of several (`device_map="auto"` with `max_memory`).
 Members asking for `auto` step down from the checkpoint's dtype to 8bit to 4bit, largest member first, until
-the set fits. With no GPU everything goes to the CPU in its requested format. If nothing fits, the error names
+the set fits. With no GPU everything goes to the CPU in its requested format (checked against the RAM). If
+nothing fits, the error names
 the member, the shortfall and a quantization to try, before anything is downloaded.
 """
 
@@ -61,11 +62,12 @@ class Plan:
     left: tuple[int, ...]  # per GPU: bytes still free after the plan (CUDA context already taken)
 
 
-def plan(needs: Sequence[Need], free: Sequence[int], context_bytes: int = CUDA_CONTEXT) -> Plan:
-    """`free`: bytes free on each GPU (empty: no GPU). Raises LoadError when the members cannot fit."""
+def plan(needs: Sequence[Need], free: Sequence[int], context_bytes: int = CUDA_CONTEXT,
+         ram: int | None = None) -> Plan:
+    """`free`: bytes free on each GPU (empty: no GPU, so the CPU, checked against `ram` bytes when given).
+    Raises LoadError when the members cannot fit."""
     if not free:
-        slots = (Slot(n.member, n.name, n.allowed[0], n.sizes[n.allowed[0]], {}) for n in needs)
-        return Plan(tuple(sorted(slots, key=lambda s: s.member)), ())
+        return on_cpu(needs, ram)
     usable = [max(f - context_bytes, 0) for f in free]
     choice = {n.member: 0 for n in needs}
     while True:
@@ -80,6 +82,19 @@ def plan(needs: Sequence[Need], free: Sequence[int], context_bytes: int = CUDA_C
     if upgrade(needs, choice, usable):
         slots, left, _ = pack(needs, choice, usable)
     return Plan(tuple(sorted(slots, key=lambda s: s.member)), tuple(left))
+
+
+def on_cpu(needs: Sequence[Need], ram: int | None) -> Plan:
+    """Everyone on the CPU in the format asked for (auto: the checkpoint's; quantizing on the CPU is slow)."""
+    slots = tuple(Slot(n.member, n.name, n.allowed[0], n.sizes[n.allowed[0]], {}, n.weights.get(n.allowed[0], 0))
+                  for n in sorted(needs, key=lambda n: n.member))
+    total = sum(s.size for s in slots)
+    if ram is not None and total > ram:
+        sizes = ", ".join(f"{s.name} {gb(s.size)} as {s.dtype}" for s in slots)
+        raise LoadError(f"no GPU, and the members need {gb(total)} of RAM ({sizes}) with {gb(ram)} available: "
+                        f"short by {gb(total - ram)}. Use fewer or smaller members, or dtype 8bit/4bit "
+                        "(bitsandbytes runs on the CPU, slowly)")
+    return Plan(slots, ())
 
 
 def upgrade(needs: Sequence[Need], choice: dict[int, int], usable: Sequence[int]) -> bool:

@@ -79,7 +79,7 @@ class ModelPool:
             report(LoadProgress(i, spec.name, "estimating", PLANNED * n / (2 * len(members)),
                                 f"{spec.name}: reading config.json and the safetensors header"))
             needs.append(self.need(i, spec))
-        chosen = plan(needs, self.free()).slots
+        chosen = plan(needs, self.free(), ram=None if self.gpus is not None else available_ram()).slots
         lines = dict(zip((s.member for s in chosen), describe(Plan(chosen, ())), strict=True))
         for i, spec in members:
             report(LoadProgress(i, spec.name, "placing", PLANNED, lines[i]))
@@ -145,6 +145,12 @@ def download(repo: str) -> None:
         snapshot_download(repo, allow_patterns=list(WEIGHT_PATTERNS))
     except Exception as e:
         raise translate(e, repo) from e
+
+
+def available_ram() -> int:
+    import psutil
+
+    return psutil.virtual_memory().available
 
 
 def release() -> None:

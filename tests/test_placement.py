@@ -54,6 +54,12 @@ def test_no_gpu_puts_everyone_on_the_cpu_as_asked():
     assert [(s.device, s.dtype) for s in p.slots] == [("cpu", "bf16")] * 3
 
 
+def test_no_gpu_checks_ram():
+    with pytest.raises(LoadError, match=r"no GPU.*short by .*8bit/4bit"):
+        plan(hub_needs(), [], ram=32 * GIB)
+    assert len(plan(hub_needs("4bit"), [], ram=32 * GIB).slots) == 3
+
+
 def test_80gb_takes_all_three_in_bf16_on_one_gpu():
     needs = hub_needs()
     p = plan(needs, SETS["1x80"])
