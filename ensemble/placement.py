@@ -4,8 +4,8 @@ First-fit-decreasing of whole members over the GPUs (each member's forward then 
 that fits on no single GPU is split over the free memory of several (`device_map="auto"` with `max_memory`).
 Members asking for `auto` step down from the checkpoint's dtype to 8bit to 4bit, largest member first, until
 the set fits. With no GPU everything goes to the CPU in its requested format (checked against the RAM). If
-nothing fits, the error names
-the member, the shortfall and a quantization to try, before anything is downloaded.
+nothing fits, the error names the member, the shortfall and a quantization to try, before anything is
+downloaded.
 """
 
 from __future__ import annotations
