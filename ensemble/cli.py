@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .config import EnsembleConfig, MemberSpec, SamplingConfig
+from .config import DTYPES, EnsembleConfig, MemberSpec, SamplingConfig
 from .errors import EnsembleError
 from .events import FUSED, Finished, MemberFailed, Piece, to_dict
 from .presets import list_presets, load_preset
@@ -41,7 +41,9 @@ def add_run_flags(gen: argparse.ArgumentParser) -> None:
     gen.add_argument("--top-p", type=float)
     gen.add_argument("--seed", type=int)
     gen.add_argument("--stop", action="append", help="stop string; repeatable")
-    gen.add_argument("--dtype", choices=["auto", "bf16", "fp32"], help="default: auto (the checkpoint's own)")
+    gen.add_argument("--dtype", choices=DTYPES,
+                     help="weight format of every member; 8bit/4bit: bitsandbytes (default: auto = the checkpoint's "
+                     "own, quantized on a GPU only as far as needed to fit)")
     gen.add_argument("--weight", type=float, action="append", help="per-member weight, in --model order")
     gen.add_argument("--primary", type=int, help="index of the main member")
     gen.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",

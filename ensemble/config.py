@@ -14,14 +14,14 @@ from pathlib import Path
 from .errors import ConfigError
 
 MAX_MEMBERS = 4
-DTYPES = ("auto", "bf16", "fp32", "fp16")
+DTYPES = ("auto", "bf16", "fp32", "fp16", "8bit", "4bit")  # 8bit/4bit: bitsandbytes (ensemble/quantize.py)
 
 
 @dataclass(frozen=True)
 class MemberSpec:
     model: str  # Hub id, local folder, folder or file with a .gguf, or offline:NAME
     weight: float = 1.0
-    dtype: str = "auto"  # auto keeps the checkpoint's own dtype, as transformers does
+    dtype: str = "auto"  # auto: the checkpoint's own dtype, else 8bit, else 4bit, whichever first fits the GPUs
     name: str = ""  # display name; derived from `model` when empty
     trust_remote_code: bool = False
 

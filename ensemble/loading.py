@@ -1,7 +1,8 @@
 """MemberSpec -> LoadedModel: weights, tokenizer and byte vocabulary, through `from_pretrained`.
 
 A Hub id, a local folder, or a folder/file holding a `.gguf` all take the same path. Models load once per
-spec; two members with the same spec share weights (each still gets its own KV cache).
+spec; two members with the same spec share weights (each still gets its own KV cache). The format (bf16, 8bit,
+4bit...) and the device come from a placement Slot (ensemble/placement.py, chosen by ensemble/pool.py).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import torch
 
 from .config import MemberSpec
 from .errors import LoadError
+from .hub import translate
 from .kvcache import PromptCache
+from .placement import Slot
 from .prompting import Continuation
+from .quantize import load_kwargs
 from .vocab import ByteVocab, build_byte_vocab
-
-DTYPES = {"auto": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class LoadedModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        """Where input ids go: the input embedding's device (a member split over GPUs starts there)."""
+        return self.model.get_input_embeddings().weight.device
 
 
 def locate(model: str) -> tuple[str, dict]:
@@ -73,18 +76,19 @@ def locate(model: str) -> tuple[str, dict]:
     return model, {}
 
 
-def load_model(spec: MemberSpec, device: str | None = None) -> LoadedModel:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_model(spec: MemberSpec, device: str | None = None, slot: Slot | None = None) -> LoadedModel:
+    """Load one member onto `device` (default: cuda if present, else cpu) in its own dtype, or as a placement
+    `slot` says (device or GPU split, and the dtype placement chose)."""
+    from transformers import AutoTokenizer
 
     where, extra = locate(spec.model)
-    kwargs = dict(extra, trust_remote_code=spec.trust_remote_code)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=DTYPES[spec.dtype], **kwargs)
-    except (OSError, ValueError, KeyError) as e:
-        raise LoadError(f"could not load {spec.model!r}: {str(e).splitlines()[0]}") from e
+    slot = slot or Slot(0, spec.name, spec.dtype, 0, {})
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = model.to(device).eval()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=spec.trust_remote_code, **extra)
+        model = build_model(where, extra, spec, slot, device)
+    except Exception as e:
+        raise translate(e, spec.model) from e
     ends = model.generation_config.eos_token_id if model.generation_config else None
     ends = [ends] if isinstance(ends, int) else list(ends or [])
     vocab = build_byte_vocab(tokenizer, model.get_output_embeddings().weight.shape[0], ends)
@@ -95,15 +99,35 @@ def load_model(spec: MemberSpec, device: str | None = None) -> LoadedModel:
     return LoadedModel(spec, model, tokenizer, vocab, Continuation(tokenizer, vocab), context)
 
 
+def build_model(where: str, extra: dict, spec: MemberSpec, slot: Slot, device: str):
+    """The one place a model object is built from a located path: format from the slot's dtype (quantize.py),
+    device from the slot (a GPU split is device_map="auto" bounded by max_memory) or `device`."""
+    from transformers import AutoModelForCausalLM
+
+    if slot.max_memory:
+        placed = {"device_map": "auto", "max_memory": slot.max_memory}
+    else:
+        placed = {"device_map": {"": slot.device if slot.shares else device}}
+    kwargs = dict(extra, trust_remote_code=spec.trust_remote_code, **load_kwargs(slot.dtype), **placed)
+    return AutoModelForCausalLM.from_pretrained(where, **kwargs).eval()
+
+
 def load_models(specs: Sequence[MemberSpec], device: str | None = None) -> list[LoadedModel]:
-    """Load each distinct model once; members with the same model and dtype share it."""
+    """Load each distinct model once; members with the same model and dtype share it. With a GPU and no
+    `device`, members are placed over the GPUs by a ModelPool (estimates first, then first-fit-decreasing)."""
+    if device is None and torch.cuda.is_available():
+        from .pool import ModelPool
+
+        return ModelPool().load(specs)
     loaded: dict[tuple[str, str, bool], LoadedModel] = {}
     out = []
     for spec in specs:
-        key = (spec.model, spec.dtype, spec.trust_remote_code)
-        if key not in loaded:
-            loaded[key] = load_model(spec, device)
-        base = loaded[key]
-        out.append(dataclasses.replace(base, spec=spec))
+        if load_key(spec) not in loaded:
+            loaded[load_key(spec)] = load_model(spec, device)
+        out.append(dataclasses.replace(loaded[load_key(spec)], spec=spec))
     return out
 
+
+def load_key(spec: MemberSpec) -> tuple[str, str, bool]:
+    """What makes two members the same loaded model (weight and display name do not)."""
+    return spec.model, spec.dtype, spec.trust_remote_code

@@ -1,0 +1,160 @@
+"""Members loaded once and reused across chats: estimate, place, then download and load, with progress events.
+
+    pool = ModelPool()
+    models = pool.load(config.members, progress=lambda p: print(p.stage, p.fraction, p.message))
+
+Placement is planned for the new members before anything is downloaded, so a set that cannot fit fails in
+seconds with a LoadError that names the member, the shortfall and a quantization to try.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .config import MemberSpec
+from .hub import member_facts, translate
+from .loading import LoadedModel, load_key, load_model, locate
+from .memory import estimate
+from .placement import Need, Plan, Slot, describe, gb, plan
+from .quantize import QUANTIZED, candidates
+
+DEFAULT_CONTEXT = 4096  # tokens of KV cache budgeted per cache (prompt + answer); capped at each model's own
+FORMATS = ("fp32", "bf16", "fp16", "8bit", "4bit")
+PLANNED = 0.1  # share of the progress bar for estimating and placing; loading the members takes the rest
+WEIGHT_PATTERNS = ("*.json", "*.safetensors", "*.jinja", "*.model", "*.txt", "tokenizer*")
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    member: int  # index in the requested specs
+    name: str  # MemberSpec.name
+    stage: str  # "estimating" | "downloading" | "loading" | "quantizing" | "placing" | "ready"
+    fraction: float  # 0..1 over the whole request
+    message: str  # human readable
+
+
+class ModelPool:
+    """Loaded members keyed by what makes them the same model (model, dtype, trust_remote_code)."""
+
+    def __init__(self, gpus: Sequence[int] | None = None, context: int = DEFAULT_CONTEXT):
+        """`gpus`: simulated free bytes per GPU (tests, planning for another machine); None reads torch.cuda.
+        Simulated plans still load on the CPU when this machine has no CUDA."""
+        self.gpus = None if gpus is None else list(gpus)
+        self.context = context
+        self.models: dict[tuple, LoadedModel] = {}
+        self.slots: dict[tuple, Slot] = {}
+        self.lock = threading.RLock()
+
+    def load(self, specs: Sequence[MemberSpec],
+             progress: Callable[[LoadProgress], None] | None = None) -> list[LoadedModel]:
+        report = progress or (lambda event: None)
+        with self.lock:
+            fresh = {}  # load key -> index of its first spec
+            for i, spec in enumerate(specs):
+                if load_key(spec) not in self.models:
+                    fresh.setdefault(load_key(spec), i)
+            chosen = self.place([(i, specs[i]) for i in fresh.values()], report) if fresh else []
+            done = PLANNED
+            total = sum(s.size for s in chosen) or 1
+            for slot in chosen:
+                share = (1 - PLANNED) * slot.size / total
+                self.load_one(specs[slot.member], slot, report, done, share)
+                done += share
+            for i, spec in enumerate(specs):
+                if i not in fresh.values():
+                    report(LoadProgress(i, spec.name, "ready", 1.0, f"{spec.name}: already loaded"))
+            return [dataclasses.replace(self.models[load_key(s)], spec=s) for s in specs]
+
+    def place(self, members: Sequence[tuple[int, MemberSpec]], report) -> list[Slot]:
+        """Estimate each new member from its metadata and plan where it goes; raises LoadError if it can't fit."""
+        needs = []
+        for n, (i, spec) in enumerate(members):
+            report(LoadProgress(i, spec.name, "estimating", PLANNED * n / (2 * len(members)),
+                                f"{spec.name}: reading config.json and the safetensors header"))
+            needs.append(self.need(i, spec))
+        chosen = plan(needs, self.free(), ram=None if self.gpus is not None else available_ram()).slots
+        lines = dict(zip((s.member for s in chosen), describe(Plan(chosen, ())), strict=True))
+        for i, spec in members:
+            report(LoadProgress(i, spec.name, "placing", PLANNED, lines[i]))
+        return list(chosen)
+
+    def need(self, member: int, spec: MemberSpec) -> Need:
+        where, extra = locate(spec.model)
+        facts = member_facts(spec, where, extra)
+        estimates = {d: estimate(facts, d, self.context) for d in FORMATS}
+        return Need(member, spec.name, {d: e.total for d, e in estimates.items()},
+                    candidates(spec.dtype, facts.checkpoint), {d: e.weights for d, e in estimates.items()})
+
+    def load_one(self, spec: MemberSpec, slot: Slot, report, start: float, share: float) -> None:
+        """Download if needed, then load as `slot` says; progress runs from `start` to `start + share`."""
+
+        def say(stage: str, part: float, message: str) -> None:
+            report(LoadProgress(slot.member, spec.name, stage, min(start + share * part, 1.0), message))
+
+        where, _ = locate(spec.model)
+        if not Path(where).exists():
+            say("downloading", 0.0, f"{spec.name}: downloading {where} from the Hugging Face Hub")
+            download(where)
+        verb = f"loading and quantizing to {slot.dtype}" if slot.dtype in QUANTIZED else f"loading as {slot.dtype}"
+        say("quantizing" if slot.dtype in QUANTIZED else "loading", 0.5, f"{spec.name}: {verb} on {slot.device}")
+        here = slot if torch.cuda.is_available() else dataclasses.replace(slot, shares={})
+        lm = load_model(spec, "cpu", here)
+        self.models[load_key(spec)], self.slots[load_key(spec)] = lm, slot
+        say("ready", 1.0, f"{spec.name}: ready on {lm.device} ({gb(slot.size)} budgeted)")
+
+    def free(self) -> list[int]:
+        """Free bytes per GPU now. Simulated GPUs lose what this pool's loaded members were budgeted."""
+        if self.gpus is not None:
+            used = [0] * len(self.gpus)
+            for slot in self.slots.values():
+                for g, size in slot.shares.items():
+                    used[g] += size
+            return [f - u for f, u in zip(self.gpus, used, strict=True)]
+        if not torch.cuda.is_available():
+            return []
+        return [torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count())]
+
+    def unload(self, spec: MemberSpec) -> None:
+        """Drop the pool's model for `spec` and free its memory (callers must drop their own references too)."""
+        with self.lock:
+            self.models.pop(load_key(spec), None)
+            self.slots.pop(load_key(spec), None)
+            release()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.models.clear()
+            self.slots.clear()
+            release()
+
+    def loaded(self) -> list[MemberSpec]:
+        return [lm.spec for lm in self.models.values()]
+
+
+def download(repo: str) -> None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot_download(repo, allow_patterns=list(WEIGHT_PATTERNS))
+    except Exception as e:
+        raise translate(e, repo) from e
+
+
+def available_ram() -> int:
+    import psutil
+
+    return psutil.virtual_memory().available
+
+
+def release() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
