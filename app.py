@@ -16,54 +16,46 @@ from ensemble.config import EnsembleConfig, SamplingConfig
 from ensemble.presets import list_presets, load_preset
 
 
-def gpu(fn: Callable, duration: int = 120) -> Callable:
-    """ZeroGPU's `spaces.GPU` when the package is installed (a no-op off ZeroGPU), else fn itself."""
-    try:
-        import spaces
-    except ImportError:
-        return fn
-    return spaces.GPU(duration=duration)(fn)
-
-
 class Models:
-    """Every model load goes through here: specs -> loaded models, kept for the process and shared by
-    sessions; an Ensemble (alignment built once) per member set. Keeps the `keep` most recent ensembles."""
+    """Every model load goes through here: specs -> `ModelPool` (placement before download, weights kept
+    for the process and shared by sessions) -> an Ensemble (alignment built once) per member set. Keeps the
+    `keep` most recent ensembles; members no kept ensemble uses are unloaded."""
 
-    def __init__(self, keep: int = 3):
+    def __init__(self, keep: int = 3, pool=None):
+        from ensemble.pool import ModelPool
+        from ensemble.zerogpu import gpu
+
         self.keep, self.lock = keep, threading.Lock()
-        self.models: dict[tuple, object] = {}  # weights_key -> LoadedModel
+        self.pool = pool or ModelPool()
         self.ensembles: OrderedDict[str, object] = OrderedDict()  # key -> Ensemble, least recently used first
         self.stream = gpu(self._stream)
+
+    @property
+    def models(self) -> dict:
+        return self.pool.models  # load key -> LoadedModel
 
     @staticmethod
     def key(config: EnsembleConfig) -> str:
         return repr(dataclasses.replace(config, sampling=SamplingConfig()))
 
-    @staticmethod
-    def weights_key(spec) -> tuple:
-        return spec.model, spec.dtype, spec.trust_remote_code
-
     def load(self, config: EnsembleConfig, progress: Callable[[float, str], None]):
         """The Ensemble for `config`, loading what is missing; progress(fraction, message) along the way."""
         from ensemble.engine import Ensemble
-        from ensemble.loading import load_models
+        from ensemble.loading import load_key
 
         with self.lock:
             if self.key(config) in self.ensembles:
                 self.ensembles.move_to_end(self.key(config))
                 return self.ensembles[self.key(config)]
-            n = len(config.members)
-            for i, spec in enumerate(config.members):
-                progress(i / (n + 1), f"loading {spec.name} ({i + 1}/{n})")
-                if self.weights_key(spec) not in self.models:
-                    self.models[self.weights_key(spec)] = load_models([spec])[0]
-            progress(n / (n + 1), "aligning the vocabularies")
-            models = [dataclasses.replace(self.models[self.weights_key(s)], spec=s) for s in config.members]
+            share = len(config.members) / (len(config.members) + 1)  # the last part is the alignment
+            models = self.pool.load(config.members, lambda p: progress(p.fraction * share, p.message))
+            progress(share, "aligning the vocabularies")
             ensemble = self.ensembles[self.key(config)] = Ensemble(models, config)
             while len(self.ensembles) > self.keep:
                 self.ensembles.popitem(last=False)
-            used = {self.weights_key(m.spec) for e in self.ensembles.values() for m in e.models}
-            self.models = {k: v for k, v in self.models.items() if k in used}
+            used = {load_key(m.spec) for e in self.ensembles.values() for m in e.models}
+            for spec in [s for s in self.pool.loaded() if load_key(s) not in used]:
+                self.pool.unload(spec)
             progress(1.0, "ready")
             return ensemble
 

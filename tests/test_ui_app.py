@@ -29,10 +29,11 @@ def test_models_load_once_report_progress_and_evict(fixture_dirs):
     reports = []
     models.load(presets["tiny"], lambda f, msg: reports.append((f, msg)))
     fractions = [f for f, _ in reports]
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(reports) == 5  # 3 members, align, ready
-    loaded = dict(models.models)
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("aligning" in msg for _, msg in reports) and sum("ready" in msg for _, msg in reports) >= 3
+    loaded, count = dict(models.models), len(reports)
     models.load(presets["tiny"], lambda f, msg: reports.append((f, msg)))
-    assert len(reports) == 5  # cached: nothing to do
+    assert len(reports) == count  # cached: nothing to do
     models.load(presets["tiny-pair"], lambda *a: None)  # two of the same models, another method
     assert len(models.ensembles) == 1 and len(models.models) == 2
     assert all(models.models[k] is loaded[k] for k in models.models)  # weights reused, not reloaded

@@ -9,7 +9,6 @@ from ui.picker import (
     config_from_settings,
     settings_from_config,
     settings_from_values,
-    supports_quant,
     values_from_settings,
 )
 from ui.state import Limits, Session, apply_event, new_turn
@@ -55,9 +54,11 @@ def test_bad_picker_values_give_messages(over, message):
     assert settings is None and any(message in p for p in problems), problems
 
 
-def test_quantization_needs_the_pool_until_it_lands():
-    settings, problems = settings_from_values(values(quant0="4bit"), METHODS, Limits())
-    assert (settings is None) != supports_quant()
+def test_quantization_choice_is_the_member_dtype():
+    settings, problems = settings_from_values(values(quant0="4bit", quant1="8bit"), METHODS, Limits())
+    assert not problems, problems
+    config = config_from_settings(settings, {})
+    assert [m.dtype for m in config.members[:2]] == ["4bit", "8bit"]
 
 
 def test_events_fill_the_turn():

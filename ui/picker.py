@@ -9,7 +9,6 @@ then SLOTS x (model, quant, weight).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
@@ -19,22 +18,15 @@ from .state import Limits
 
 SLOTS = 4
 MIN_MEMBERS = 2
-QUANTS = ("auto", "4bit", "8bit", "bf16", "fp32")
-DTYPE_OF_QUANT = {"auto": "auto", "bf16": "bf16", "fp32": "fp32"}  # 4bit/8bit go through `MemberSpec.quant`
+QUANTS = ("auto", "4bit", "8bit", "bf16", "fp16", "fp32")  # MemberSpec.dtype; auto = the best that fits
 MAX_MODEL_CHARS = 300
 HEAD = ("preset", "method", "primary", "max_new_tokens", "temperature", "top_p", "seed")
 FIELDS = HEAD + tuple(f"{k}{i}" for i in range(SLOTS) for k in ("model", "quant", "weight"))  # component names
 
 
-def supports_quant() -> bool:
-    return "quant" in {f.name for f in dataclasses.fields(MemberSpec)}
-
-
 def member_spec(model: str, quant: str, weight: float) -> MemberSpec:
     """The one place a picker row becomes a MemberSpec."""
-    if quant in DTYPE_OF_QUANT:
-        return MemberSpec(model, weight=weight, dtype=DTYPE_OF_QUANT[quant])
-    return MemberSpec(model, weight=weight, quant=quant)  # type: ignore[call-arg]  # with the model pool
+    return MemberSpec(model, weight=weight, dtype=quant)
 
 
 def settings_from_values(values: Sequence, methods: Sequence[str], limits: Limits) -> tuple[dict | None, list[str]]:
@@ -73,8 +65,6 @@ def _member(slot: int, model, quant, weight, problems: list[str]) -> dict | None
         problems.append(f"member {slot}: not a model id or path")
     if quant not in QUANTS:
         problems.append(f"member {slot}: quantization must be one of {', '.join(QUANTS)}")
-    elif quant not in DTYPE_OF_QUANT and not supports_quant():
-        problems.append(f"member {slot}: {quant} quantization needs the model pool; use auto, bf16 or fp32")
     if not _number(weight) or not float(weight) > 0:
         problems.append(f"member {slot}: weight must be a number > 0")
     return {"model": model, "quant": quant, "weight": float(weight) if _number(weight) else 1.0}
@@ -105,9 +95,8 @@ def values_from_settings(settings: Mapping) -> list:
 
 
 def settings_from_config(name: str, config: EnsembleConfig) -> dict:
-    """A preset -> settings (quantization from the member's dtype; fp16 shows as auto)."""
-    members = [{"model": m.model, "quant": getattr(m, "quant", "") or
-                (m.dtype if m.dtype in DTYPE_OF_QUANT else "auto"), "weight": m.weight} for m in config.members]
+    """A preset -> settings (the member's dtype is its quantization choice)."""
+    members = [{"model": m.model, "quant": m.dtype, "weight": m.weight} for m in config.members]
     s = config.sampling
     return {"preset": name, "members": members[:SLOTS], "method": config.method, "primary": config.primary,
             "sampling": {"max_new_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p,
