@@ -59,7 +59,7 @@ def locate(model: str) -> tuple[str, dict]:
         ggufs = sorted(path.glob("*.gguf"))
         if not (path / "config.json").exists() and len(ggufs) == 1:
             return str(path), {"gguf_file": ggufs[0].name}
-        if not (path / "config.json").exists():
+        if not (path / "config.json").exists() and not (path / "compose.json").exists():
             raise LoadError(f"{model}: folder has no config.json (and not exactly one .gguf file)")
         return str(path), {}
     if model.startswith((".", "/", "~")) or path.suffix == ".gguf" or model.count("/") > 1:
@@ -79,8 +79,13 @@ def load_model(spec: MemberSpec, device: str | None = None) -> LoadedModel:
     where, extra = locate(spec.model)
     kwargs = dict(extra, trust_remote_code=spec.trust_remote_code)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=DTYPES[spec.dtype], **kwargs)
+        if (Path(where) / "compose.json").is_file():  # a CALM composition (docs/compose.md)
+            from .compose import load_composed
+
+            tokenizer, model = load_composed(where, DTYPES[spec.dtype])
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(where, dtype=DTYPES[spec.dtype], **kwargs)
     except (OSError, ValueError, KeyError) as e:
         raise LoadError(f"could not load {spec.model!r}: {str(e).splitlines()[0]}") from e
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
