@@ -1,0 +1,102 @@
+"""CALM's key-value arithmetic (arXiv 2401.02412 §4.1, Table 1) at CPU size.
+
+Random string keys map to integers. The augmenting model learns key -> value recall ("qzkf=37"), the
+anchor learns integer arithmetic ("23+45=68"), each with its own tokenizer (the anchor reads characters,
+the augmenting model a BPE trained on the keys). The composition is trained on arithmetic over the keys
+of a 20% split ("qzkf+abcd=82") and tested on arithmetic over the held-out keys.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+from .train import Pair
+
+SPECIALS = ("<pad>", "<s>", "</s>")
+
+
+@dataclass(frozen=True)
+class KVTask:
+    values: dict[str, int]  # key -> value
+    train_keys: tuple[str, ...]  # the composition trains on arithmetic over these
+    held_out: tuple[str, ...]
+    max_value: int
+
+    def recall(self, keys) -> list[Pair]:
+        return [(f"{k}=", str(self.values[k])) for k in keys]
+
+    def key_arithmetic(self, keys, n: int, seed: int) -> list[Pair]:
+        rng = random.Random(seed)
+        pairs = [(rng.choice(keys), rng.choice(keys)) for _ in range(n)]
+        return [(f"{a}+{b}=", str(self.values[a] + self.values[b])) for a, b in pairs]
+
+    def arithmetic(self, n: int, seed: int) -> list[Pair]:
+        rng = random.Random(seed)
+        nums = [(rng.randint(0, self.max_value), rng.randint(0, self.max_value)) for _ in range(n)]
+        return [(f"{a}+{b}=", str(a + b)) for a, b in nums]
+
+    def all_arithmetic(self) -> list[Pair]:
+        r = range(self.max_value + 1)
+        return [(f"{a}+{b}=", str(a + b)) for a in r for b in r]
+
+
+def make_task(n_keys: int = 1000, key_len: int = 4, max_value: int = 99, train_frac: float = 0.2,
+              seed: int = 0) -> KVTask:
+    rng = random.Random(seed)
+    keys: set[str] = set()
+    while len(keys) < n_keys:
+        keys.add("".join(rng.choice(string.ascii_lowercase) for _ in range(key_len)))
+    ordered = sorted(keys)
+    rng.shuffle(ordered)
+    values = {k: rng.randint(0, max_value) for k in ordered}
+    cut = int(round(train_frac * n_keys))
+    return KVTask(values, tuple(ordered[:cut]), tuple(ordered[cut:]), max_value)
+
+
+# ---------------------------------------------------------------- tokenizers and members
+
+
+def _byte_level_bpe(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIALS), show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
+
+
+def anchor_tokenizer() -> PreTrainedTokenizerFast:
+    """One token per character: the byte alphabet and no merges."""
+    return _byte_level_bpe(["0123456789+-="], 256 + len(SPECIALS))
+
+
+def augment_tokenizer(task: KVTask) -> PreTrainedTokenizerFast:
+    """A BPE trained on the recall lines: keys become one to three pieces."""
+    return _byte_level_bpe([f"{p}{a}" for p, a in task.recall(task.values)], 600)
+
+
+def small_model(kind: str, tok, layers: int, width: int, seed: int):
+    common = dict(vocab_size=len(tok), hidden_size=width, intermediate_size=4 * width, num_hidden_layers=layers,
+                  num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
+                  tie_word_embeddings=False, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                  eos_token_id=tok.eos_token_id)  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if kind == "llama":
+            return LlamaForCausalLM(LlamaConfig(**common))
+        return Qwen2ForCausalLM(Qwen2Config(**common))
+
+
+def save_member(model, tok, folder: Path) -> None:
+    gc, cfg = model.generation_config, model.config
+    gc.bos_token_id, gc.eos_token_id, gc.pad_token_id = cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
