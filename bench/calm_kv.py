@@ -118,6 +118,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "out" / "calm-kv")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=0.0, help="training time budget for this call")
+    ap.add_argument("--aug-vocab", type=int, default=3000, help="augmenting BPE size (600: keys in 2-3 pieces)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "bench-calm.md")
     args = ap.parse_args()
@@ -129,7 +130,7 @@ def main() -> None:
     def left() -> float:
         return 0.0 if args.max_seconds <= 0 else max(1.0, args.max_seconds - (time.monotonic() - start))
 
-    anchor_tok, aug_tok = anchor_tokenizer(), augment_tokenizer(task)
+    anchor_tok, aug_tok = anchor_tokenizer(), augment_tokenizer(task, args.aug_vocab)
     if not train_member(work, "anchor", task.all_arithmetic(), anchor_tok, args.seed, left()):
         return
     if not train_member(work, "augment", task.recall(task.values), aug_tok, args.seed + 1, left()):

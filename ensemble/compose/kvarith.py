@@ -2,8 +2,8 @@
 
 Random string keys map to integers. The augmenting model learns key -> value recall ("qzkf=37"), the
 anchor learns integer arithmetic ("23+45=68"), each with its own tokenizer (the anchor reads characters,
-the augmenting model a BPE trained on the keys). The composition is trained on arithmetic over the keys
-of a 20% split ("qzkf+abcd=82") and tested on arithmetic over the held-out keys.
+the augmenting model a BPE in which each key is one piece). The composition is trained on arithmetic over
+the keys of a 20% split ("qzkf+abcd=82") and tested on arithmetic over the held-out keys.
 """
 
 from __future__ import annotations
@@ -78,9 +78,11 @@ def anchor_tokenizer() -> PreTrainedTokenizerFast:
     return _byte_level_bpe(["0123456789+-="], 256 + len(SPECIALS))
 
 
-def augment_tokenizer(task: KVTask) -> PreTrainedTokenizerFast:
-    """A BPE trained on the recall lines: keys become one to three pieces."""
-    return _byte_level_bpe([f"{p}{a}" for p, a in task.recall(task.values)], 600)
+def augment_tokenizer(task: KVTask, vocab_size: int = 3000) -> PreTrainedTokenizerFast:
+    """A BPE trained on the recall lines with room for every key to become one piece, as names a real LM
+    knows well are (with 600 pieces, keys split into 2-3 pieces and the values the augmenting model keeps
+    at a key's position no longer generalise linearly from 20% of the keys; docs/bench-calm.md)."""
+    return _byte_level_bpe([f"{p}{a}" for p, a in task.recall(task.values)], vocab_size)
 
 
 def small_model(kind: str, tok, layers: int, width: int, seed: int):
