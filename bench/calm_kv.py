@@ -33,13 +33,12 @@ from ensemble.compose.kvarith import (  # noqa: E402
 from ensemble.compose.store import composition_size  # noqa: E402
 from ensemble.compose.train import TrainConfig, composition_loss, fit, lm_loss  # noqa: E402
 
-# Tiny members (4 decoder layers each): "every 4th augmenting layer" would give one connection, so we
-# connect every 2nd augmenting layer (1 and 3) to the anchor's layers 0 and 2, evenly spread from the
-# anchor's first layer, leaving the anchor depth after each injection to do the arithmetic.
-CONNECTIONS = (Connection(0, 1, 0), Connection(0, 3, 2))
+# Tiny members (4 decoder layers each): "every 4th augmenting layer" is its last one (3), where the value
+# is held; it feeds anchor layers 0 and 2, leaving the anchor depth after each injection to add.
+CONNECTIONS = (Connection(0, 3, 0), Connection(0, 3, 2))
 MEMBERS = {  # name: (architecture, layers, width, training steps)
-    "anchor": ("llama", 4, 128, 3000),
-    "augment": ("qwen2", 4, 128, 4000),
+    "anchor": ("llama", 4, 128, 4000),
+    "augment": ("qwen2", 4, 128, 2000),
 }
 COMPOSE_STEPS = 2000
 EVAL_N = 1000
@@ -67,7 +66,9 @@ def train_composition(work: Path, task, seed: int, budget: float) -> bool:
         return True
     cfg = ComposeConfig(str(work / "anchor"), (str(work / "augment"),), CONNECTIONS, heads=4)
     model = compose(cfg, dtype=torch.float32, seed=seed).train()
-    data = task.key_arithmetic(task.train_keys, 40_000, seed)
+    # 20% plain additions keep the anchor's own skill: trained on key sums alone, a composition that
+    # overrides the anchor's number reading loses plain arithmetic (docs/bench-calm.md, digit anchor).
+    data = task.key_arithmetic(task.train_keys, 40_000, seed) + task.arithmetic(10_000, seed + 10)
     print(f"[composed] {composition_size(model) / 1e6:.2f}M trainable parameters, {len(data)} examples")
     tc = TrainConfig(steps=COMPOSE_STEPS, batch=64, lr=1e-3, warmup=100, clip=1.0, seed=seed, max_seconds=budget,
                      log_every=100)
@@ -119,6 +120,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=0.0, help="training time budget for this call")
     ap.add_argument("--aug-vocab", type=int, default=3000, help="augmenting BPE size (600: keys in 2-3 pieces)")
+    ap.add_argument("--anchor-digits", action="store_true", help="the anchor reads numbers digit by digit")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "bench-calm.md")
     args = ap.parse_args()
@@ -130,7 +132,7 @@ def main() -> None:
     def left() -> float:
         return 0.0 if args.max_seconds <= 0 else max(1.0, args.max_seconds - (time.monotonic() - start))
 
-    anchor_tok, aug_tok = anchor_tokenizer(), augment_tokenizer(task, args.aug_vocab)
+    anchor_tok, aug_tok = anchor_tokenizer(not args.anchor_digits), augment_tokenizer(task, args.aug_vocab)
     if not train_member(work, "anchor", task.all_arithmetic(), anchor_tok, args.seed, left()):
         return
     if not train_member(work, "augment", task.recall(task.values), aug_tok, args.seed + 1, left()):

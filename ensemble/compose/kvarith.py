@@ -1,9 +1,10 @@
 """CALM's key-value arithmetic (arXiv 2401.02412 §4.1, Table 1) at CPU size.
 
-Random string keys map to integers. The augmenting model learns key -> value recall ("qzkf=37"), the
-anchor learns integer arithmetic ("23+45=68"), each with its own tokenizer (the anchor reads characters,
-the augmenting model a BPE in which each key is one piece). The composition is trained on arithmetic over
-the keys of a 20% split ("qzkf+abcd=82") and tested on arithmetic over the held-out keys.
+Random string keys map to integers. The augmenting model learns key -> value recall ("qzkf" -> "37"), the
+anchor learns integer arithmetic ("23+45=68"), each with its own tokenizer: the anchor reads a key letter
+by letter and a number as one piece, the augmenting model reads each key as one piece. The composition is
+trained on arithmetic over the keys of a 20% split ("qzkf+abcd=82") and tested on arithmetic over the
+held-out keys.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ class KVTask:
     max_value: int
 
     def recall(self, keys) -> list[Pair]:
-        return [(f"{k}=", str(self.values[k])) for k in keys]
+        """The value follows the key directly ("qzkf" -> "37"), so the augmenting model holds it at the
+        key's own position, as LMs hold an entity's attributes at its last token. With a separator
+        ("qzkf=37") the lookup happens at the separator, and in "qzkf+abcd=" only the last key's value
+        is anywhere in the augmenting states (docs/bench-calm.md)."""
+        return [(k, str(self.values[k])) for k in keys]
 
     def key_arithmetic(self, keys, n: int, seed: int) -> list[Pair]:
         rng = random.Random(seed)
@@ -47,7 +52,7 @@ class KVTask:
         return [(f"{a}+{b}=", str(a + b)) for a in r for b in r]
 
 
-def make_task(n_keys: int = 1000, key_len: int = 4, max_value: int = 99, train_frac: float = 0.2,
+def make_task(n_keys: int = 1000, key_len: int = 4, max_value: int = 49, train_frac: float = 0.2,
               seed: int = 0) -> KVTask:
     rng = random.Random(seed)
     keys: set[str] = set()
@@ -73,9 +78,15 @@ def _byte_level_bpe(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFas
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
 
 
-def anchor_tokenizer() -> PreTrainedTokenizerFast:
-    """One token per character: the byte alphabet and no merges."""
-    return _byte_level_bpe(["0123456789+-="], 256 + len(SPECIALS))
+def anchor_tokenizer(number_pieces: bool = True) -> PreTrainedTokenizerFast:
+    """Letters and signs one token each; every integer below 1000 one piece (as in Llama-3's and GPT-4's
+    tokenizers), or with `number_pieces=False` one token per digit too.
+
+    Digits make the composition much harder: the anchor reads an operand's tens and units at positions
+    it finds from the "+" after them, which a causal model cannot know while it is still reading a key.
+    """
+    numbers = [str(n) for n in range(1000)] * 3 if number_pieces else []
+    return _byte_level_bpe(numbers + ["0123456789+-="], 1500 if number_pieces else 256 + len(SPECIALS))
 
 
 def augment_tokenizer(task: KVTask, vocab_size: int = 3000) -> PreTrainedTokenizerFast:
