@@ -6,6 +6,7 @@ the local header otherwise), so placement can refuse a set that does not fit bef
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -20,12 +21,25 @@ def member_facts(spec: MemberSpec, where: str, extra: dict) -> ModelFacts:
     """`where`, `extra`: from loading.locate. Raises LoadError (translated) when the Hub says no."""
     from transformers import AutoConfig
 
+    if (Path(where) / "compose.json").is_file():
+        return composition_facts(spec, where)
     try:
         config = AutoConfig.from_pretrained(where, trust_remote_code=spec.trust_remote_code, **extra)
         counts = local_parameter_count(Path(where)) if Path(where).is_dir() else hub_parameter_count(where)
         return facts_from_config(config, counts, spec.trust_remote_code)
     except Exception as e:
         raise translate(e, spec.model) from e
+
+
+def composition_facts(spec: MemberSpec, where: str) -> ModelFacts:
+    """A CALM folder: the anchor's shape (its KV cache is the one that grows) with every frozen member's
+    weights; the composition's own few parameters are left out."""
+    from .compose.store import member_refs
+    from .loading import locate
+
+    parts = [member_facts(dataclasses.replace(spec, model=ref), *locate(ref)) for ref in member_refs(where)]
+    total = {k: sum(getattr(f, k) for f in parts) for k in ("params", "linear_params", "linear_rows", "linear_layers")}
+    return dataclasses.replace(parts[0], **total)
 
 
 def local_parameter_count(folder: Path) -> dict[str, int]:

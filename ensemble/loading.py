@@ -21,7 +21,7 @@ from .hub import translate
 from .kvcache import PromptCache
 from .placement import Slot
 from .prompting import Continuation
-from .quantize import load_kwargs
+from .quantize import TORCH_DTYPES, load_kwargs
 from .vocab import ByteVocab, build_byte_vocab
 
 
@@ -62,7 +62,7 @@ def locate(model: str) -> tuple[str, dict]:
         ggufs = sorted(path.glob("*.gguf"))
         if not (path / "config.json").exists() and len(ggufs) == 1:
             return str(path), {"gguf_file": ggufs[0].name}
-        if not (path / "config.json").exists():
+        if not (path / "config.json").exists() and not (path / "compose.json").exists():
             raise LoadError(f"{model}: folder has no config.json (and not exactly one .gguf file)")
         return str(path), {}
     if model.startswith((".", "/", "~")) or path.suffix == ".gguf" or model.count("/") > 1:
@@ -85,8 +85,16 @@ def load_model(spec: MemberSpec, device: str | None = None, slot: Slot | None = 
     slot = slot or Slot(0, spec.name, spec.dtype, 0, {})
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=spec.trust_remote_code, **extra)
-        model = build_model(where, extra, spec, slot, device)
+        if (Path(where) / "compose.json").is_file():  # a CALM composition (docs/compose.md)
+            from .compose import load_composed
+
+            if slot.dtype not in TORCH_DTYPES:
+                raise LoadError(f"{spec.model}: a CALM composition loads in auto/bf16/fp16/fp32, not {slot.dtype}")
+            tokenizer, model = load_composed(where, TORCH_DTYPES[slot.dtype])
+            model = model.to(slot.device if slot.shares else device)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=spec.trust_remote_code, **extra)
+            model = build_model(where, extra, spec, slot, device)
     except Exception as e:
         raise translate(e, spec.model) from e
     ends = model.generation_config.eos_token_id if model.generation_config else None
