@@ -1,0 +1,131 @@
+"""DeePEn, "Ensemble Learning for Heterogeneous Large Language Models with Deep Parallel Collaboration"
+(Huang et al., NeurIPS 2024, arXiv 2404.12715), §3.
+
+Each member's next-token distribution p_i [V_i] is mapped into the relative space, q_i = p_i · P_i [A]
+(`ensemble/relative.py`), and averaged with the member weights (DeePEn-Avg: equal; DeePEn-Adapt: dev
+scores). An inverse search then looks for logits z of the main (primary) member whose relative
+projection softmax(z) · P_main matches the average: AdamW, 5 steps, cosine schedule (T_max 10, floor
+lr/4), KL loss; the emitted token is argmax z. lr 0 is the main member alone.
+
+Differences from `OrangeInSouth/DeePEn` (anchors-methods.md §1):
+- anchors are the byte strings all members share, not `Ġ`→`▁`-rewritten token strings;
+- P_i is sparse (top-k per row, the rest spread evenly), built once and cached on disk;
+- each member contributes its `candidates` most likely tokens (the rest of its mass spread evenly), and
+  the search moves only the main member's `candidates` most likely logits (the tail stays fixed). With
+  Adam each logit moves at most ~lr per step, so a token that the main member gives far less than the
+  top token's probability can never become the argmax anyway;
+- z starts from log-probabilities (the published code: raw logits; equal up to a shift, which only the
+  tiny decoupled weight decay sees); the search runs in float64 so that identical members cancel exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import ConfigError
+from ..relative import Relative, anchor_ids, build_relative, embedding_digest
+from ..shared import cached, union_space
+from .base import Aligned, normalize_rows, own_top
+
+
+@dataclass(frozen=True)
+class DeepenOptions:
+    lr: float = 0.15  # 0 = the main member alone (the others are not even run)
+    steps: int = 5  # inverse-search iterations
+    top_k: int = 64  # relative-matrix entries kept per row
+    candidates: int = 256  # each member's most likely tokens mapped per step
+    temperature: float = 100.0
+
+    def __post_init__(self):
+        if self.lr < 0 or self.steps < 0 or self.top_k < 1 or self.candidates < 1 or self.temperature <= 0:
+            raise ConfigError(f"deepen options out of range: {self}")
+
+
+class Deepen:
+    def __init__(self, members, options: DeepenOptions, primary: int):
+        self.gated = options.lr == 0
+        self.options, self.primary = options, primary
+        vocabs = [m.vocab for m in members]
+        self.space = union_space(vocabs)
+        self.weights = torch.tensor([m.spec.weight for m in members], dtype=torch.float64)
+        anchors = anchor_ids(self.space, vocabs)
+        if len(anchors[0]) == 0:
+            raise ConfigError("deepen needs tokens that every member shares; these vocabularies have none")
+        self.relative = [relative_matrix(m, a, options) for m, a in zip(members, anchors, strict=True)]
+
+    def align(self, probs: Sequence[torch.Tensor | None]) -> Aligned:
+        present = [i for i, p in enumerate(probs) if p is not None]
+        main = self.primary if probs[self.primary] is not None else present[0]
+        p_main = probs[main]
+        cand = p_main.topk(min(self.options.candidates, p_main.numel())).indices  # [m] main ids
+        mass = p_main[cand].double()
+        shared = self.space.to_shared[main][cand]
+        if self.options.lr > 0 and len(present) > 1 and int(shared[0]) not in self.space.end:
+            mass = inverse_search(self.relative[main], cand, mass, self.target(probs, present), self.options)
+        keep = shared >= 0
+        tops = own_top(self.space, probs)
+        support = torch.unique(torch.cat([shared[keep], torch.tensor([t for t in tops if t >= 0])]))
+        fused = torch.zeros(len(support)).scatter_reduce_(
+            0, torch.searchsorted(support, shared[keep]), mass[keep].float(), reduce="amax")
+        rows = torch.stack([self.space.project(i, p)[support] if p is not None else torch.zeros(len(support))
+                            for i, p in enumerate(probs)])
+        return Aligned(support, normalize_rows(rows), tops, fused)
+
+    def target(self, probs: Sequence[torch.Tensor | None], present: list[int]) -> torch.Tensor:
+        """q̄ = Σ w_i · p_i P_i / Σ w_i over the present members -> [A] float64."""
+        w = self.weights[present] / self.weights[present].sum()
+        q = torch.zeros(self.relative[0].anchors, dtype=torch.float64)
+        for wi, i in zip(w, present, strict=True):
+            top = probs[i].topk(min(self.options.candidates, probs[i].numel()))
+            q += wi * self.relative[i].mix(top.indices, top.values.double())
+        return q
+
+    def consult_all(self, primary: torch.Tensor) -> bool:
+        return not self.gated
+
+
+def inverse_search(rel: Relative, cand: torch.Tensor, mass: torch.Tensor, target: torch.Tensor,
+                   options: DeepenOptions) -> torch.Tensor:
+    """Main-member probabilities of `cand` [m] whose relative projection matches `target` [A]: the
+    published optimiser, schedule and loss (`nn.KLDivLoss()`, mean over anchors). The tail outside
+    `cand` keeps its mass. -> [m] float64, the searched probabilities."""
+    with torch.inference_mode(False), torch.enable_grad():
+        return _search(rel, cand, mass, target, options)
+
+
+def _search(rel, cand, mass, target, options) -> torch.Tensor:
+    mass, target = mass.clone(), target.clone()  # plain tensors, even if made under inference_mode
+    tail = (1 - mass.sum()).clamp_min(0)
+    z = mass.clamp_min(1e-300).log().requires_grad_(True)
+    opt = torch.optim.AdamW([z], lr=options.lr, betas=(0.9, 0.999))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10, eta_min=options.lr / 4)
+
+    def probs_of(z: torch.Tensor) -> torch.Tensor:
+        e = z.exp()
+        return e / (e.sum() + tail)
+
+    for _ in range(options.steps):
+        opt.zero_grad()
+        r = rel.mix(cand, probs_of(z))
+        kl_mean(r, target).backward()
+        opt.step()
+        schedule.step()
+    return probs_of(z.detach())
+
+
+def kl_mean(r: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """`nn.KLDivLoss()(r.log(), target)` of the published code: the mean over anchors, not the sum."""
+    return (torch.special.xlogy(target, target) - target * r.clamp_min(1e-300).log()).mean()
+
+
+def relative_matrix(member, anchors: torch.Tensor, options: DeepenOptions) -> Relative:
+    """The member's sparse P over these anchors, from its input embeddings (as the authors do), cached
+    under a hash of the embeddings and the anchors."""
+    weight = member.model.get_input_embeddings().weight
+    key = hashlib.blake2b(anchors.numpy().tobytes(), digest_size=8).hexdigest()
+    key = f"deepen-{embedding_digest(weight)}-{key}-k{options.top_k}-t{options.temperature:g}"
+    return cached(key, lambda: build_relative(weight.detach().cpu(), anchors, options.top_k, options.temperature))
