@@ -68,7 +68,7 @@ class Deepen:
             mass = inverse_search(self.relative[main], cand, mass, self.target(probs, present), self.options)
         keep = shared >= 0
         tops = own_top(self.space, probs)
-        support = torch.unique(torch.cat([shared[keep], torch.tensor([t for t in tops if t >= 0])]))
+        support = torch.unique(torch.cat([shared[keep], torch.tensor([t for t in tops if t >= 0], dtype=torch.long)]))
         fused = torch.zeros(len(support)).scatter_reduce_(
             0, torch.searchsorted(support, shared[keep]), mass[keep].float(), reduce="amax")
         rows = torch.stack([self.space.project(i, p)[support] if p is not None else torch.zeros(len(support))
