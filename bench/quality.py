@@ -19,6 +19,19 @@ from gsm8k import with_votes  # noqa: E402
 from qa_wikidata import compare, label, load_hits  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+HEAD = """# Quality: ensembles against their best member, and DeePEn's cost
+
+Made by `python bench/quality.py` from the results of `bench/qa_wikidata.py`, `bench/gsm8k.py` and
+`bench/deepen_speed.py` (commands in each script's docstring), on the three offline default models in bf16
+on 2 shared CPU cores. Each cell: accuracy, the number of examples it and all its members answered (n),
+**its difference to its best member on those examples**, and the examples it wins / loses against that
+member. Solo rows: the member alone. `DeePEn-Avg`: equal weights, main model = the subset's best member
+on the dev set; `DeePEn-Adapt`, `(dev weights)`: weights proportional to the dev scores
+(`python -m ensemble score`, 100 qa_wikidata examples disjoint from the sample). `(Qwen-Coder main)`:
+DeePEn-Avg with Qwen-Coder as the main model. `vote over fused + solos`: majority of the final numbers
+of the fused answer and its members' solo answers (GSM8K only).
+"""
+FINDINGS = ""
 
 
 def cell(by: dict, system: str) -> str:
@@ -80,10 +93,8 @@ def speed_section() -> list[str]:
 
 def main() -> None:
     doc = ROOT / "docs" / "bench-quality.md"
-    head = (ROOT / "docs" / "bench-quality.head.md").read_text() if (ROOT / "docs" / "bench-quality.head.md").exists() \
-        else ""
-    text = "\n".join([head.rstrip(), "", "## Quality", "", *quality_table(), "", "## DeePEn speed and memory", "",
-                      *speed_section()]) + "\n"
+    text = "\n".join([HEAD, "## Quality", "", *quality_table(), "", "## DeePEn speed and memory", "",
+                      *speed_section(), "", FINDINGS]) + "\n"
     doc.write_text(text)
     print(text)
 
