@@ -28,17 +28,43 @@ class Relative:
     index: torch.Tensor | None  # [V, k] int32: their anchor ids; None: `values` are whole rows [V, A]
     anchors: int  # A
 
-    def mix(self, ids: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
-        """Σ_v mass_v · P[v] for the rows `ids` [m] with weights `mass` [m] (differentiable in `mass`);
-        the weight 1 - Σ mass (the tokens left out) goes to the anchors evenly, as do the rows' own
-        dropped tails. -> [A], same dtype as `mass`, sums to 1."""
-        vals = self.values[ids].to(mass.dtype)  # [m, k]
-        if self.index is None:
-            q = mass @ vals
-        else:
-            q = mass.new_zeros(self.anchors).index_add(0, self.index[ids].flatten().long(),
-                                                       (mass[:, None] * vals).flatten())
-        return q + (1 - q.sum()) / self.anchors
+
+@dataclass(frozen=True)
+class Rows:
+    """One step's candidate rows of one member, indexed into the u anchors any candidate row touches
+    (u <= A); every other anchor holds the same floor value, so the step's vectors are [u], not [A]."""
+
+    values: torch.Tensor  # [m, k] float64
+    local: torch.Tensor  # [m, k] long, in [0, u)
+
+
+def gather(rels: Sequence[Relative], ids: Sequence[torch.Tensor]) -> tuple[int, list[Rows]]:
+    """The rows `ids[i]` [m_i] of each matrix, over their touched anchors -> (u, rows per member)."""
+    index = [torch.arange(r.anchors).expand(len(i), -1) if r.index is None else r.index[i].long()
+             for r, i in zip(rels, ids, strict=True)]
+    touched, inverse = torch.unique(torch.cat([x.flatten() for x in index]), return_inverse=True)
+    rows, start = [], 0
+    for r, i, x in zip(rels, ids, index, strict=True):
+        rows.append(Rows(r.values[i].double(), inverse[start:start + x.numel()].view_as(x)))
+        start += x.numel()
+    return len(touched), rows
+
+
+def mix(rows: Rows, mass: torch.Tensor, u: int, anchors: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Σ_v mass_v · P[v] (differentiable in `mass` [m]). The mass the kept entries miss (left-out tokens,
+    the rows' dropped tails) is spread evenly over all A anchors. -> (touched anchors' values [u], the
+    floor value of every anchor)."""
+    part = mass[:, None] * rows.values
+    floor = (1 - part.sum()) / anchors
+    return mass.new_zeros(u).index_add(0, rows.local.flatten(), part.flatten()) + floor, floor
+
+
+def kl_mean(t: torch.Tensor, t0: torch.Tensor, r: torch.Tensor, r0: torch.Tensor, anchors: int) -> torch.Tensor:
+    """`nn.KLDivLoss()(log r, t)` of the published code (the mean over all A anchors, not the sum), with
+    the A - u untouched anchors at their floors t0, r0."""
+    inside = (torch.special.xlogy(t, t) - t * r.clamp_min(1e-300).log()).sum()
+    outside = (anchors - len(t)) * (torch.special.xlogy(t0, t0) - t0 * r0.clamp_min(1e-300).log())
+    return (inside + outside) / anchors
 
 
 def anchor_ids(space: SharedSpace, vocabs: Sequence) -> list[torch.Tensor]:

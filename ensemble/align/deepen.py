@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..relative import Relative, anchor_ids, build_relative, embedding_digest
+from ..relative import Relative, Rows, anchor_ids, build_relative, embedding_digest, gather, kl_mean, mix
 from ..shared import cached, union_space
 from .base import Aligned, normalize_rows, own_top
 
@@ -37,7 +37,7 @@ class DeepenOptions:
     lr: float = 0.15  # 0 = the main member alone (the others are not even run)
     steps: int = 5  # inverse-search iterations
     top_k: int = 64  # relative-matrix entries kept per row
-    candidates: int = 256  # each member's most likely tokens mapped per step
+    candidates: int = 64  # each member's most likely tokens mapped per step
     temperature: float = 100.0
 
     def __post_init__(self):
@@ -60,45 +60,48 @@ class Deepen:
     def align(self, probs: Sequence[torch.Tensor | None]) -> Aligned:
         present = [i for i, p in enumerate(probs) if p is not None]
         main = self.primary if probs[self.primary] is not None else present[0]
-        p_main = probs[main]
-        cand = p_main.topk(min(self.options.candidates, p_main.numel())).indices  # [m] main ids
-        mass = p_main[cand].double()
+        cand = probs[main].topk(min(self.options.candidates, probs[main].numel())).indices  # [m] main ids
+        mass = probs[main][cand].double()
         shared = self.space.to_shared[main][cand]
         if self.options.lr > 0 and len(present) > 1 and int(shared[0]) not in self.space.end:
-            mass = inverse_search(self.relative[main], cand, mass, self.target(probs, present), self.options)
+            others = [i for i in present if i != main]
+            mass = deepen_step([self.relative[i] for i in [main, *others]], [probs[i] for i in [main, *others]],
+                               self.weights[[main, *others]], self.options)
         keep = shared >= 0
         tops = own_top(self.space, probs)
-        support = torch.unique(torch.cat([shared[keep], torch.tensor([t for t in tops if t >= 0], dtype=torch.long)]))
+        owns = torch.tensor([t for t in tops if t >= 0], dtype=torch.long)
+        support = torch.unique(torch.cat([shared[keep], owns]))
         fused = torch.zeros(len(support)).scatter_reduce_(
             0, torch.searchsorted(support, shared[keep]), mass[keep].float(), reduce="amax")
         rows = torch.stack([self.space.project(i, p)[support] if p is not None else torch.zeros(len(support))
                             for i, p in enumerate(probs)])
         return Aligned(support, normalize_rows(rows), tops, fused)
 
-    def target(self, probs: Sequence[torch.Tensor | None], present: list[int]) -> torch.Tensor:
-        """q̄ = Σ w_i · p_i P_i / Σ w_i over the present members -> [A] float64."""
-        w = self.weights[present] / self.weights[present].sum()
-        q = torch.zeros(self.relative[0].anchors, dtype=torch.float64)
-        for wi, i in zip(w, present, strict=True):
-            top = probs[i].topk(min(self.options.candidates, probs[i].numel()))
-            q += wi * self.relative[i].mix(top.indices, top.values.double())
-        return q
-
     def consult_all(self, primary: torch.Tensor) -> bool:
         return not self.gated
 
 
-def inverse_search(rel: Relative, cand: torch.Tensor, mass: torch.Tensor, target: torch.Tensor,
+def deepen_step(rels: Sequence[Relative], probs: Sequence[torch.Tensor], weights: torch.Tensor,
+                options: DeepenOptions) -> torch.Tensor:
+    """Member 0 is the main member. -> the searched probabilities [m] of its `candidates` most likely
+    tokens (in the order of `probs[0].topk`)."""
+    with torch.inference_mode(False), torch.enable_grad():  # plain tensors even if called under inference_mode
+        tops = [p.topk(min(options.candidates, p.numel())) for p in probs]
+        u, rows = gather(rels, [t.indices.clone() for t in tops])
+        anchors = rels[0].anchors
+        w = weights.double() / weights.double().sum()
+        target, floor = 0, 0
+        for wi, r, t in zip(w, rows, tops, strict=True):  # q̄ = Σ w_i p_i P_i
+            q, q0 = mix(r, t.values.double().clone(), u, anchors)
+            target, floor = target + wi * q, floor + wi * q0
+        return inverse_search(rows[0], tops[0].values.double().clone(), target, floor, u, anchors, options)
+
+
+def inverse_search(rows: Rows, mass: torch.Tensor, target: torch.Tensor, floor: torch.Tensor, u: int, anchors: int,
                    options: DeepenOptions) -> torch.Tensor:
-    """Main-member probabilities of `cand` [m] whose relative projection matches `target` [A]: the
-    published optimiser, schedule and loss (`nn.KLDivLoss()`, mean over anchors). The tail outside
-    `cand` keeps its mass. -> [m] float64, the searched probabilities."""
-    with torch.inference_mode(False), torch.enable_grad():
-        return _search(rel, cand, mass, target, options)
-
-
-def _search(rel, cand, mass, target, options) -> torch.Tensor:
-    mass, target = mass.clone(), target.clone()  # plain tensors, even if made under inference_mode
+    """Main-member probabilities of its candidates [m] whose relative projection matches the target
+    ([u] touched anchors, `floor` elsewhere): the published optimiser, schedule and loss. The tail
+    outside the candidates keeps its mass. -> [m] float64."""
     tail = (1 - mass.sum()).clamp_min(0)
     z = mass.clamp_min(1e-300).log().requires_grad_(True)
     opt = torch.optim.AdamW([z], lr=options.lr, betas=(0.9, 0.999))
@@ -110,16 +113,11 @@ def _search(rel, cand, mass, target, options) -> torch.Tensor:
 
     for _ in range(options.steps):
         opt.zero_grad()
-        r = rel.mix(cand, probs_of(z))
-        kl_mean(r, target).backward()
+        r, r0 = mix(rows, probs_of(z), u, anchors)
+        kl_mean(target, floor, r, r0, anchors).backward()
         opt.step()
         schedule.step()
     return probs_of(z.detach())
-
-
-def kl_mean(r: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """`nn.KLDivLoss()(r.log(), target)` of the published code: the mean over anchors, not the sum."""
-    return (torch.special.xlogy(target, target) - target * r.clamp_min(1e-300).log()).mean()
 
 
 def relative_matrix(member, anchors: torch.Tensor, options: DeepenOptions) -> Relative:
