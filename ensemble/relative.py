@@ -1,11 +1,15 @@
-"""DeePEn's relative representation (Huang et al., NeurIPS 2024, arXiv 2404.12715, §3.2), kept sparse.
+"""DeePEn's relative representation (Huang et al., NeurIPS 2024, arXiv 2404.12715, §3.2).
 
 For member i with input embeddings E_i [V_i, d]: R_i = cos(E_i, E_i[anchors]) [V_i, A], rows
 L2-normalised, then P_i = softmax(T · R_i) row by row, T = 100 (`OrangeInSouth/DeePEn`,
 `src/transfer_matrix/transfer_matrix.py`). The published code stores P_i dense in fp32: |V_i|·|A|·4 bytes,
-about 20 GB for Gemma-3 against a Qwen-sized anchor set. We keep each row's k largest entries (fp16 values,
-int32 anchor ids) and spread the rest of the row's mass evenly over the anchors (the rows are flat:
-T·R stays within a few units because R's rows have unit norm). Built in chunks of rows, cached on disk.
+66 GB for the three default members over their 38.5k shared byte strings. Two ways around it:
+- `Exact`: only the unit-norm anchor embeddings are kept ([A, d] bf16, ~60 MB a member) and a step
+  computes the rows of its few candidate tokens (a [m, d] x [d, A] bf16 matmul);
+- `Relative`: each row's k largest entries (fp16 values, int32 anchor ids), the rest of its mass spread
+  evenly, built once in chunks and cached on disk. Cheaper per step, but the rows are nearly flat
+  (T·R stays within a few units because R's rows have unit norm), so the top 64 of 38.5k entries hold
+  ~1% of a row's mass and the approximation loses much of the signal (docs/bench-quality.md).
 """
 
 from __future__ import annotations
@@ -25,28 +29,48 @@ CHUNK = 1024  # rows per block while building: a few [CHUNK, A] fp32 temporaries
 @dataclass(frozen=True)
 class Relative:
     values: torch.Tensor  # [V, k] fp16: each row's k largest probabilities over the anchors
-    index: torch.Tensor | None  # [V, k] int32: their anchor ids; None: `values` are whole rows [V, A]
+    index: torch.Tensor  # [V, k] int32: their anchor ids
     anchors: int  # A
+
+    def take(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.values[ids].double(), self.index[ids].long()
+
+
+@dataclass(frozen=True)
+class Exact:
+    embeddings: torch.Tensor  # [V, d] the member's input embeddings (the model's own tensor, not a copy)
+    anchor_rows: torch.Tensor  # [A, d] unit norm; bf16 (fp32 for the published numbers)
+    temperature: float
+
+    @property
+    def anchors(self) -> int:
+        return len(self.anchor_rows)
+
+    def take(self, ids: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """Whole rows [m, A] float64 (None: no index, every anchor)."""
+        with torch.no_grad():
+            return dense_rows(self.embeddings[ids], self.anchor_rows, self.temperature).double(), None
 
 
 @dataclass(frozen=True)
 class Rows:
-    """One step's candidate rows of one member, indexed into the u anchors any candidate row touches
-    (u <= A); every other anchor holds the same floor value, so the step's vectors are [u], not [A]."""
+    """One step's candidate rows of one member, over the u anchors any candidate row touches (u <= A);
+    every other anchor holds the same floor value, so the step's vectors are [u], not [A]."""
 
-    values: torch.Tensor  # [m, k] float64
-    local: torch.Tensor  # [m, k] long, in [0, u)
+    values: torch.Tensor  # [m, k] float64 (k = u when `local` is None)
+    local: torch.Tensor | None  # [m, k] long, in [0, u); None: the columns are the u = A anchors in order
 
 
-def gather(rels: Sequence[Relative], ids: Sequence[torch.Tensor]) -> tuple[int, list[Rows]]:
-    """The rows `ids[i]` [m_i] of each matrix, over their touched anchors -> (u, rows per member)."""
-    index = [torch.arange(r.anchors).expand(len(i), -1) if r.index is None else r.index[i].long()
-             for r, i in zip(rels, ids, strict=True)]
-    touched, inverse = torch.unique(torch.cat([x.flatten() for x in index]), return_inverse=True)
+def gather(rels: Sequence, ids: Sequence[torch.Tensor]) -> tuple[int, list[Rows]]:
+    """The rows `ids[i]` [m_i] of each member's matrix (`Relative` or `Exact`) -> (u, rows per member)."""
+    taken = [r.take(i) for r, i in zip(rels, ids, strict=True)]
+    if any(index is None for _, index in taken):  # whole rows: every anchor is touched
+        return rels[0].anchors, [Rows(v, index) for v, index in taken]
+    touched, inverse = torch.unique(torch.cat([index.flatten() for _, index in taken]), return_inverse=True)
     rows, start = [], 0
-    for r, i, x in zip(rels, ids, index, strict=True):
-        rows.append(Rows(r.values[i].double(), inverse[start:start + x.numel()].view_as(x)))
-        start += x.numel()
+    for values, index in taken:
+        rows.append(Rows(values, inverse[start:start + index.numel()].view_as(index)))
+        start += index.numel()
     return len(touched), rows
 
 
@@ -54,9 +78,12 @@ def mix(rows: Rows, mass: torch.Tensor, u: int, anchors: int) -> tuple[torch.Ten
     """Σ_v mass_v · P[v] (differentiable in `mass` [m]). The mass the kept entries miss (left-out tokens,
     the rows' dropped tails) is spread evenly over all A anchors. -> (touched anchors' values [u], the
     floor value of every anchor)."""
-    part = mass[:, None] * rows.values
-    floor = (1 - part.sum()) / anchors
-    return mass.new_zeros(u).index_add(0, rows.local.flatten(), part.flatten()) + floor, floor
+    if rows.local is None:
+        q = mass @ rows.values
+    else:
+        q = mass.new_zeros(u).index_add(0, rows.local.flatten(), (mass[:, None] * rows.values).flatten())
+    floor = (1 - q.sum()) / anchors
+    return q + floor, floor
 
 
 def kl_mean(t: torch.Tensor, t0: torch.Tensor, r: torch.Tensor, r0: torch.Tensor, anchors: int) -> torch.Tensor:
@@ -94,9 +121,14 @@ def embedding_digest(weight: torch.Tensor) -> str:
 
 
 def dense_rows(embeddings: torch.Tensor, anchor_rows: torch.Tensor, temperature: float) -> torch.Tensor:
-    """The published matrix, for rows `embeddings` [c, d]: [c, A] fp32 (used in chunks, and by tests)."""
-    cos = F.normalize(embeddings.float(), dim=-1) @ anchor_rows.T  # anchor_rows [A, d], unit norm
+    """The published matrix's rows for `embeddings` [c, d] -> [c, A] fp32; the cosines in the dtype of
+    `anchor_rows` [A, d] (unit norm)."""
+    cos = (F.normalize(embeddings.float(), dim=-1).to(anchor_rows.dtype) @ anchor_rows.T).float()
     return torch.softmax(temperature * F.normalize(cos, dim=-1), dim=-1)
+
+
+def exact(embeddings: torch.Tensor, anchors: torch.Tensor, temperature: float, dtype=torch.bfloat16) -> Exact:
+    return Exact(embeddings, F.normalize(embeddings[anchors].float(), dim=-1).to(dtype), temperature)
 
 
 def build_relative(embeddings: torch.Tensor, anchors: torch.Tensor, k: int, temperature: float) -> Relative:

@@ -8,17 +8,16 @@ import torch.nn.functional as F
 
 from ensemble.align import make_method
 from ensemble.align.deepen import DeepenOptions, deepen_step
-from ensemble.relative import Relative, anchor_ids, build_relative, dense_rows, gather, kl_mean, mix
+from ensemble.relative import anchor_ids, build_relative, exact, gather, kl_mean, mix
 from tests.helpers import config, greedy_ids, load, run_fused
 from tests.test_engine import prompts_for
 
 PAIR = ["bpe-qwen2", "uni-llama"]
 
 
-def dense_relative(lm, anchors) -> Relative:
-    """The published matrix: dense fp32 [V, A], every entry kept."""
-    emb = lm.model.get_input_embeddings().weight.detach()
-    return Relative(dense_rows(emb, F.normalize(emb[anchors].float(), dim=-1), 100.0), None, len(anchors))
+def dense_relative(lm, anchors, dtype=torch.float32):
+    """The published matrix (fp32 cosines), or our default exact rows (bf16 cosines)."""
+    return exact(lm.model.get_input_embeddings().weight.detach(), anchors, 100.0, dtype)
 
 
 def pair_matrices(fixture_dirs, k=64):
@@ -100,7 +99,7 @@ def test_sparse_matrices_agree_with_dense(fixture_dirs):
     """Published algorithm (dense P, every token a candidate) against ours (top-64 rows, 64 candidates)
     on 120 random steps: measured 114 same, and 10 of the 13 steps where the search changed the token."""
     models, anchors, sparse = pair_matrices(fixture_dirs)
-    dense = [dense_relative(m, a) for m, a in zip(models, anchors, strict=True)]
+    dense = [dense_relative(m, a) for m, a in zip(models, anchors, strict=True)]  # fp32, whole rows
     g = torch.Generator().manual_seed(0)
     agree, changed, changed_agree = 0, 0, 0
     for _ in range(120):
@@ -112,6 +111,16 @@ def test_sparse_matrices_agree_with_dense(fixture_dirs):
             changed_agree += exact == ours
     assert changed >= 6
     assert agree >= 0.93 * 120 and changed_agree >= 0.7 * changed, (agree, changed, changed_agree)
+
+
+def test_exact_rows_agree_with_the_published_fp32_rows(fixture_dirs):
+    """Our default (bf16 cosines, 64 candidates) against the published fp32 matrix, every token a candidate."""
+    models, anchors, _ = pair_matrices(fixture_dirs)
+    published = [dense_relative(m, a) for m, a in zip(models, anchors, strict=True)]
+    ours = [dense_relative(m, a, torch.bfloat16) for m, a in zip(models, anchors, strict=True)]
+    g = torch.Generator().manual_seed(2)
+    same = sum(choice(published, p, 10**9) == choice(ours, p, 64) for p in (random_probs(models, g) for _ in range(60)))
+    assert same >= 58, same
 
 
 def test_anchors_are_the_shared_bytes(fixture_dirs):

@@ -9,11 +9,12 @@ lr/4), KL loss; the emitted token is argmax z. lr 0 is the main member alone.
 
 Differences from `OrangeInSouth/DeePEn` (anchors-methods.md §1):
 - anchors are the byte strings all members share, not `Ġ`→`▁`-rewritten token strings;
-- P_i is sparse (top-k per row, the rest spread evenly), built once and cached on disk;
+- P_i is never stored dense: by default each step computes the rows of its candidate tokens from the
+  unit-norm anchor embeddings (bf16 cosines); `rows: sparse` uses cached top-k tables instead;
 - each member contributes its `candidates` most likely tokens (the rest of its mass spread evenly), and
   the search moves only the main member's `candidates` most likely logits (the tail stays fixed). With
   Adam each logit moves at most ~lr per step, so a token that the main member gives far less than the
-  top token's probability can never become the argmax anyway;
+  top token's probability can never become the argmax anyway (5 steps at lr 0.15 move a logit by ~0.67);
 - z starts from log-probabilities (the published code: raw logits; equal up to a shift, which only the
   tiny decoupled weight decay sees); the search runs in float64 so that identical members cancel exactly.
 """
@@ -27,7 +28,18 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..relative import Relative, Rows, anchor_ids, build_relative, embedding_digest, gather, kl_mean, mix
+from ..relative import (
+    Exact,
+    Relative,
+    Rows,
+    anchor_ids,
+    build_relative,
+    embedding_digest,
+    exact,
+    gather,
+    kl_mean,
+    mix,
+)
 from ..shared import cached, union_space
 from .base import Aligned, normalize_rows, own_top
 
@@ -36,13 +48,16 @@ from .base import Aligned, normalize_rows, own_top
 class DeepenOptions:
     lr: float = 0.15  # 0 = the main member alone (the others are not even run)
     steps: int = 5  # inverse-search iterations
-    top_k: int = 64  # relative-matrix entries kept per row
+    rows: str = "exact"  # exact: each step computes its candidates' rows; sparse: cached top-k tables
+    top_k: int = 64  # relative-matrix entries kept per row (sparse)
     candidates: int = 64  # each member's most likely tokens mapped per step
     temperature: float = 100.0
 
     def __post_init__(self):
         if self.lr < 0 or self.steps < 0 or self.top_k < 1 or self.candidates < 1 or self.temperature <= 0:
             raise ConfigError(f"deepen options out of range: {self}")
+        if self.rows not in ("exact", "sparse"):
+            raise ConfigError(f"deepen rows must be 'exact' or 'sparse', got {self.rows!r}")
 
 
 class Deepen:
@@ -81,7 +96,7 @@ class Deepen:
         return not self.gated
 
 
-def deepen_step(rels: Sequence[Relative], probs: Sequence[torch.Tensor], weights: torch.Tensor,
+def deepen_step(rels: Sequence[Relative | Exact], probs: Sequence[torch.Tensor], weights: torch.Tensor,
                 options: DeepenOptions) -> torch.Tensor:
     """Member 0 is the main member. -> the searched probabilities [m] of its `candidates` most likely
     tokens (in the order of `probs[0].topk`)."""
@@ -120,10 +135,12 @@ def inverse_search(rows: Rows, mass: torch.Tensor, target: torch.Tensor, floor: 
     return probs_of(z.detach())
 
 
-def relative_matrix(member, anchors: torch.Tensor, options: DeepenOptions) -> Relative:
-    """The member's sparse P over these anchors, from its input embeddings (as the authors do), cached
-    under a hash of the embeddings and the anchors."""
+def relative_matrix(member, anchors: torch.Tensor, options: DeepenOptions) -> Relative | Exact:
+    """The member's P over these anchors, from its input embeddings (as the authors do); the sparse
+    tables are cached under a hash of the embeddings and the anchors."""
     weight = member.model.get_input_embeddings().weight
+    if options.rows == "exact":
+        return exact(weight.detach(), anchors, options.temperature)
     key = hashlib.blake2b(anchors.numpy().tobytes(), digest_size=8).hexdigest()
     key = f"deepen-{embedding_digest(weight)}-{key}-k{options.top_k}-t{options.temperature:g}"
     return cached(key, lambda: build_relative(weight.detach().cpu(), anchors, options.top_k, options.temperature))
