@@ -35,3 +35,18 @@ def test_mbr_picks_the_central_text():
     texts = ["the cat sat on the mat", "a cat sat on a mat", "dogs bark loudly"]
     assert mbr(texts, token_f1) in (0, 1)
     assert token_f1("a b", "a b") == 1 and token_f1("a", "b") == 0
+
+
+def test_generate_vote_flag_adds_the_voted_answer(fixture_dirs, capsys):
+    import json
+
+    from ensemble.cli import main
+
+    paths = [str(fixture_dirs["bpe-qwen2"]), str(fixture_dirs["uni-llama"])]
+    args = ["generate", "--model", paths[0], "--model", paths[1], "--method", "deepen", "--dtype", "fp32",
+            "--vote", "--json", "--max-new-tokens", "6", "--prompt", "1 + 2 = 3, 2 + 2 ="]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    texts = [result["text"]] + [s["text"] for s in result["solo"]]
+    assert result["vote"]["text"] == texts[vote(texts)]
+    assert result["vote"]["from"] in ["fused"] + result["members"]
