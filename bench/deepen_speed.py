@@ -2,6 +2,7 @@
 solo steps, the inverse search's own cost, and how far the sparse matrices are from the dense ones.
 
     python bench/deepen_speed.py --rebuild  # appends a JSON line to bench/results/deepen_speed.jsonl
+    python bench/deepen_speed.py --memory   # DeePEn's own extra memory, in a fresh process
 
 Build: the relative matrices over the triple's anchors, timed member by member (`--rebuild` first
 removes them from the cache), and the peak RSS above the loaded models. Step: `bench/speed.py`'s
@@ -112,12 +113,34 @@ def fidelity(models, steps) -> dict:
     return out
 
 
+def memory(models, steps) -> dict:
+    """Current RSS above the loaded models: after building the default (exact-rows) DeePEn, and its peak
+    over the steps (psutil samples; ru_maxrss would hide it under the loading peak)."""
+    import psutil
+
+    proc = psutil.Process()
+    base = proc.memory_info().rss
+    method = make_method("deepen", models)
+    built = peak = proc.memory_info().rss
+    for probs in steps:
+        method.align(probs)
+        peak = max(peak, proc.memory_info().rss)
+    return {"exact_after_build_mb": round((built - base) / 2**20), "exact_peak_steps_mb": round((peak - base) / 2**20)}
+
+
 def main() -> None:
     from ensemble.loading import load_models
 
     torch.set_num_threads(2)
     rebuild = "--rebuild" in sys.argv
     models = load_models([MemberSpec(m, dtype="bf16") for m in MEMBERS])
+    if "--memory" in sys.argv:  # a fresh process: measured before anything else is allocated
+        row = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+        row.update(memory(models, recorded_steps(models, 12)))
+        with (ROOT / "bench" / "results" / "deepen_speed.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(row)
+        return
     row = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "models_rss_mb": round(rss_mb())}
     row.update(build(models, rebuild))
     steps = recorded_steps(models, 40)
