@@ -39,8 +39,9 @@ FINDINGS = """## What the numbers say
   56.3 (+3.8), Gemma3+Qwen-Coder 54.6 (+2.1), SmolLM2+Qwen-Coder 48.7 (+1.7 over SmolLM2). No DeePEn
   configuration loses to its best member. The compatibility check would have dropped exactly the members
   DeePEn profits from (see below): on this task its 10-point rule, fed 100 dev examples, is too strict,
-  and the weighted, best-member-as-main configuration of all three is the one to recommend. The 300 earlier UniTE/GaC/solo rows are reused: re-running 10 examples of
-  each code path gave 60 of 60 identical answers (`bench/results/qa_wikidata-verify.jsonl`).
+  and the weighted, best-member-as-main configuration of all three is the one to recommend. The 300
+  earlier UniTE/GaC/solo rows are reused: re-running 10 examples of each code path gave 60 of 60
+  identical answers (`bench/results/qa_wikidata-verify.jsonl`).
 - **Not finished (the machine's 2 cores are shared through one lock; this task got 3 of its turns).**
   qa_wikidata 500 for every system needs about 86 more minutes of lock time (DeePEn-Avg 261 more
   examples, DeePEn-Adapt and the dev-weighted UniTE/GaC all 500, the other rows 200); GSM8K has no rows
