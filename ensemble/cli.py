@@ -6,15 +6,19 @@ The `generate` form below is a public contract; keep it working.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .config import DTYPES, EnsembleConfig, MemberSpec, SamplingConfig
 from .errors import EnsembleError
 from .events import FUSED, Finished, MemberFailed, Piece, to_dict
-from .presets import list_presets, load_preset
+from .presets import PRESET_DIR, list_presets, load_preset, preset_path
 from .prompting import check_messages
+
+DEV_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bigbench" / "qa_wikidata.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="multi-turn chat in the terminal; the driver of each token is coloured")
     add_run_flags(chat)
     sub.add_parser("presets", help="list presets")
+    gen.add_argument("--vote", action="store_true", help="also run --solo and vote over the fused and solo "
+                     "answers' final numbers (math)")
+    for name, text in (("score", "score each member on a dev set; write scores, weights and primary"),
+                       ("check", "compatibility check: dev scores, answer lengths, vocabulary overlap")):
+        dev = sub.add_parser(name, help=text)
+        dev.add_argument("--preset", required=True)
+        dev.add_argument("--data", type=Path, default=DEV_DATA, help="BIG-bench-style JSON (default: qa_wikidata)")
+        dev.add_argument("--n", type=int, default=50, help="dev examples (the last n of the seed-0 order)")
+        dev.add_argument("--out", type=Path, help="preset to write (default: presets/<preset>-adapt.yaml)")
+    dev.add_argument("--apply", choices=["drop", "weight"], help="write the suggested preset to --out")
     return parser
 
 
@@ -35,7 +49,7 @@ def add_run_flags(gen: argparse.ArgumentParser) -> None:
     gen.add_argument("--model", action="append", default=[], metavar="M",
                      help="Hub id, local folder, .gguf, or offline:NAME; repeat for 1-4 members")
     gen.add_argument("--preset", help=f"preset name or YAML path (available: {', '.join(list_presets())})")
-    gen.add_argument("--method", help="average | gac | unite (default: the preset's, else unite)")
+    gen.add_argument("--method", help="average | deepen | gac | unite (default: the preset's, else unite)")
     gen.add_argument("--max-new-tokens", type=int)
     gen.add_argument("--temperature", type=float)
     gen.add_argument("--top-p", type=float)
@@ -65,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> EnsembleConfig:
         pairs = zip(args.model, weights, strict=True)
         members = tuple(MemberSpec(m, weight=w, dtype=args.dtype or "auto") for m, w in pairs)
     else:
-        members = tuple(MemberSpec(m.model, m.weight, args.dtype or m.dtype, m.name) for m in base.members)
+        members = tuple(dataclasses.replace(m, dtype=args.dtype or m.dtype) for m in base.members)
     s = base.sampling if base else SamplingConfig()
     sampling = SamplingConfig(
         max_new_tokens=_pick(args.max_new_tokens, s.max_new_tokens), temperature=_pick(args.temperature, s.temperature),
@@ -110,6 +124,7 @@ def run_generate(args: argparse.Namespace) -> int:
     ensemble = Ensemble(models, config)
     pieces, finished, failures = [], {}, []
     quiet = args.json or args.events
+    args.solo = args.solo or args.vote
     for event in ensemble.stream(messages, solo=args.solo):
         if args.events:
             print(json.dumps(to_dict(event), ensure_ascii=False), flush=True)
@@ -128,15 +143,23 @@ def run_generate(args: argparse.Namespace) -> int:
     result["timing"].pop("type")
     if args.solo:
         result["solo"] = [{"member": models[i].name, "text": finished[i].text} for i in range(len(models))]
+    if args.vote:
+        result["vote"] = vote_over([fused.text] + [finished[i].text for i in range(len(models))],
+                                   ["fused"] + [m.name for m in models])
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     elif not args.events:
-        print()
-        for solo in result.get("solo", []):
-            print(f"\n--- {solo['member']} alone ---\n{solo['text']}")
-        print(f"\n[{fused.stats.steps} tokens, {fused.stats.ms_per_step:.0f} ms/token, {fused.reason}]",
-              file=sys.stderr)
+        print_tail(result, fused)
     return 0
+
+
+def print_tail(result: dict, fused: Finished) -> None:
+    print()
+    for solo in result.get("solo", []):
+        print(f"\n--- {solo['member']} alone ---\n{solo['text']}")
+    if "vote" in result:
+        print(f"\n--- vote: {result['vote']['answer']} (from {result['vote']['from']}) ---")
+    print(f"\n[{fused.stats.steps} tokens, {fused.stats.ms_per_step:.0f} ms/token, {fused.reason}]", file=sys.stderr)
 
 
 COLOURS = ("\033[36m", "\033[33m", "\033[35m", "\033[32m")  # one per member, as in the UI legend
@@ -183,12 +206,46 @@ def run_chat(args: argparse.Namespace) -> int:
         messages.append({"role": "assistant", "content": answer})
 
 
+def vote_over(texts: list[str], names: list[str]) -> dict:
+    from .vote import final_answer, vote
+
+    k = vote(texts)
+    return {"text": texts[k], "answer": final_answer(texts[k]), "from": names[k]}
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    """`score`: write dev scores, weights and primary. `check`: print the compatibility report (and with
+    --apply, write the suggested preset)."""
+    from .compat import check
+    from .loading import load_models
+    from .scoring import dev_examples, score_members, write_scores
+
+    path = preset_path(args.preset)
+    config = load_preset(str(path))
+    examples = dev_examples(args.data, args.n)  # before any model loads
+    models = load_models(config.members)
+    scores = score_members(models, examples)
+    out = args.out or PRESET_DIR / f"{path.stem}-adapt.yaml"
+    if args.command == "score":
+        data = write_scores(path, scores, out)
+        print(f"wrote {out}: weights {[m['weight'] for m in data['members']]}, primary {data['primary']}")
+        return 0
+    report = check(scores, [m.vocab for m in models])
+    print(report.text())
+    if args.apply:
+        write_scores(path, scores, out, report.drop if args.apply == "drop" else ())
+        print(f"wrote {out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "presets":
             print("\n".join(list_presets()))
             return 0
+        if args.command in ("score", "check"):
+            return run_dev(args)
         return run_chat(args) if args.command == "chat" else run_generate(args)
     except EnsembleError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -24,10 +24,13 @@ class MemberSpec:
     dtype: str = "auto"  # auto: the checkpoint's own dtype, else 8bit, else 4bit, whichever first fits the GPUs
     name: str = ""  # display name; derived from `model` when empty
     trust_remote_code: bool = False
+    score: float | None = None  # dev-set accuracy in [0, 1], written by `python -m ensemble score`
 
     def __post_init__(self):
         if not self.model or not str(self.model).strip():
             raise ConfigError("a member needs a model: a Hub id or a local folder")
+        if self.score is not None and not 0 <= self.score <= 1:
+            raise ConfigError(f"member {self.model!r}: score must be in [0, 1], got {self.score}")
         if not self.weight > 0:
             raise ConfigError(f"member {self.model!r}: weight must be > 0, got {self.weight}")
         if self.dtype not in DTYPES:

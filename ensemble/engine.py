@@ -111,7 +111,8 @@ def step(run: Run, sampling: SamplingConfig) -> Iterator[Event]:
         return
     aligned = run.method.align(probs)
     weights = run.weights * torch.tensor([p is not None for p in probs], dtype=torch.float32)
-    k = choose(fuse(aligned.probs, weights), sampling, run.rng)
+    fused = fuse(aligned.probs, weights) if aligned.fused is None else aligned.fused
+    k = choose(fused, sampling, run.rng)
     token = int(aligned.support[k])
     run.pending.append(attribute(aligned, weights, k))
     run.steps += 1

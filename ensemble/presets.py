@@ -16,12 +16,17 @@ def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def load_preset(name_or_path: str) -> EnsembleConfig:
+def preset_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if not path.suffix:
         path = PRESET_DIR / f"{name_or_path}.yaml"
     if not path.exists():
         raise ConfigError(f"no preset {name_or_path!r}; available: {', '.join(list_presets()) or 'none'}")
+    return path
+
+
+def load_preset(name_or_path: str) -> EnsembleConfig:
+    path = preset_path(name_or_path)
     data = yaml.safe_load(path.read_text()) or {}
     data.pop("description", None)
     return EnsembleConfig.from_dict(data)

@@ -7,7 +7,7 @@ from ensemble.events import Piece
 from ensemble.prompting import prompt_ids
 from tests.helpers import config, greedy_ids, load, pieces_and_final, run_fused
 
-METHODS = ["average", "gac", "unite"]
+METHODS = ["average", "deepen", "gac", "unite"]
 SINGLE = ["bpe-qwen2", "uni-llama", "uni-gemma3"]
 PROMPT = [{"role": "user", "content": "def main(argv):"}]
 
@@ -39,7 +39,7 @@ def test_two_copies_equal_one(fixture_dirs, name, method):
 
 
 @pytest.mark.parametrize("name", ["bpe-qwen2", "uni-llama"])
-@pytest.mark.parametrize("method", ["gac", "unite"])
+@pytest.mark.parametrize("method", ["deepen", "gac", "unite"])
 def test_permuted_copy_equals_original(fixture_dirs, name, method):
     paths = [fixture_dirs[name], fixture_dirs[f"{name}-permuted"]]
     models = load(paths)
@@ -79,7 +79,7 @@ def check_every_launch(monkeypatch) -> list[int]:
     return checked
 
 
-@pytest.mark.parametrize("method", ["gac", "unite"])
+@pytest.mark.parametrize("method", ["deepen", "gac", "unite"])
 def test_cached_steps_equal_full_recompute(fixture_dirs, method, monkeypatch):
     """Every member's logits, after any crop and re-feed, equal a fresh forward over its whole sequence."""
 
@@ -90,7 +90,7 @@ def test_cached_steps_equal_full_recompute(fixture_dirs, method, monkeypatch):
     assert max(checked) > 16  # past the gemma fixture's sliding window of 8
 
 
-@pytest.mark.parametrize("method", ["gac", "unite"])
+@pytest.mark.parametrize("method", ["deepen", "gac", "unite"])
 def test_heterogeneous_stream_is_consistent(fixture_dirs, method):
     paths = [fixture_dirs["bpe-qwen2"], fixture_dirs["uni-llama"]]
     models = load(paths)

@@ -24,7 +24,7 @@ def test_unknown_preset_key_names_it():
 def test_unknown_method_lists_choices(fixture_dirs):
     from ensemble.align import make_method
 
-    with pytest.raises(ConfigError, match="unknown method 'deep'.*average, gac, unite"):
+    with pytest.raises(ConfigError, match="unknown method 'deep'.*average, deepen, gac, unite"):
         make_method("deep", [])
 
 
@@ -113,8 +113,8 @@ def test_cli_rejects_bad_method_and_empty_prompt_before_loading(capsys, monkeypa
     import ensemble.loading
 
     monkeypatch.setattr(ensemble.loading, "load_models", lambda *a: pytest.fail("loaded models"))
-    assert main(["generate", "--model", "a/b", "--method", "deepen", "--prompt", "hi"]) == 2
-    assert "unknown method 'deepen'" in capsys.readouterr().err
+    assert main(["generate", "--model", "a/b", "--method", "deeper", "--prompt", "hi"]) == 2
+    assert "unknown method 'deeper'" in capsys.readouterr().err
     assert main(["generate", "--model", "a/b", "--prompt", " \n "]) == 2
     assert "prompt is empty" in capsys.readouterr().err
     assert main(["generate", "--model", "a/b", "--model", "c/d", "--weight", "1", "--prompt", "hi"]) == 2

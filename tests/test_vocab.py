@@ -67,7 +67,7 @@ def test_alignment_at_step_time_calls_no_tokenizer(fixture_dirs):
     from ensemble.align import make_method
 
     models = load([fixture_dirs["bpe-qwen2"], fixture_dirs["uni-llama"]])
-    methods = [make_method(name, models) for name in ("gac", "unite")]
+    methods = [make_method(name, models) for name in ("deepen", "gac", "unite")]
 
     class Explodes:
         def __getattr__(self, name):

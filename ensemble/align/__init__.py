@@ -9,11 +9,13 @@ from ..config import from_dict
 from ..errors import ConfigError
 from .average import Average, AverageOptions
 from .base import Aligned, Method
+from .deepen import Deepen, DeepenOptions
 from .gac import Gac, GacOptions
 from .unite import Unite, UniteOptions
 
 METHODS = {
     "average": (Average, AverageOptions),
+    "deepen": (Deepen, DeepenOptions),
     "gac": (Gac, GacOptions),
     "unite": (Unite, UniteOptions),
 }

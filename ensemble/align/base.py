@@ -16,6 +16,8 @@ class Aligned:
     support: torch.Tensor  # [K] long: the shared ids the fused distribution is over
     probs: torch.Tensor  # [N, K]: each member's probability of each support token; 0 rows for absent members
     top: tuple[int, ...]  # each member's own argmax as a shared id; -1 when absent
+    fused: torch.Tensor | None = None  # [K] the method's own fusion (DeePEn's inverse search); None = the
+    # weighted mean of `probs`. `probs` still gives each member's share of the chosen token.
 
 
 class Method(Protocol):

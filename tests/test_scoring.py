@@ -1,0 +1,52 @@
+"""Dev-set scoring: the dev split never meets the benchmark sample; weights and primary follow the
+scores; the `score` and `check` commands write valid presets."""
+
+import json
+
+import yaml
+
+from ensemble.cli import main
+from ensemble.presets import load_preset
+from ensemble.scoring import SHOTS, adapt, dev_examples, hit, seeded_order
+
+
+def dev_file(tmp_path, n=40):
+    examples = [{"input": f"Q{i}: the word is", "target": ["the", "is"][i % 2]} for i in range(n)]
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps({"examples": examples}))
+    return path
+
+
+def test_dev_split_is_disjoint_from_the_benchmark_sample(tmp_path):
+    path = dev_file(tmp_path, 40)
+    examples, order = seeded_order(path)
+    benchmark = {examples[i]["input"] for i in order[SHOTS:SHOTS + 25]}  # bench/qa_wikidata.py reads the front
+    dev = dev_examples(path, 12)
+    assert len(dev) == 12 and not any(e.prompt.split("\n")[-1] in benchmark for e in dev)
+
+
+def test_adapt_weights_follow_scores():
+    weights, primary = adapt([0.30, 0.51, 0.45])
+    assert primary == 1 and weights[0] < weights[2] < weights[1]
+    assert abs(sum(weights) - 3) < 1e-3
+    assert adapt([0.4, 0.4]) == ((1.0, 1.0), 0)
+
+
+def test_hit_normalises():
+    assert hit(" The United States.", ["United States"]) and not hit("", ["x"]) and not hit("France", ["Spain"])
+
+
+def test_score_and_check_commands_write_presets(fixture_dirs, tmp_path, capsys):
+    preset = tmp_path / "p.yaml"
+    preset.write_text(yaml.safe_dump({"members": [{"model": str(fixture_dirs["bpe-qwen2"]), "dtype": "fp32"},
+                                                  {"model": str(fixture_dirs["uni-llama"]), "dtype": "fp32"}],
+                                      "method": "deepen"}))
+    data, out = dev_file(tmp_path), tmp_path / "scored.yaml"
+    assert main(["score", "--preset", str(preset), "--data", str(data), "--n", "6", "--out", str(out)]) == 0
+    config = load_preset(str(out))
+    assert all(m.score is not None for m in config.members) and config.method == "deepen"
+    assert config.primary == max(range(2), key=lambda i: config.members[i].score)
+    assert main(["check", "--preset", str(preset), "--data", str(data), "--n", "6", "--apply", "weight",
+                 "--out", str(tmp_path / "c.yaml")]) == 0
+    assert "dev score" in capsys.readouterr().out
+    assert len(load_preset(str(tmp_path / "c.yaml")).members) == 2
