@@ -1,0 +1,110 @@
+"""FuseLLM on CPU: the fused target against the same-data CLM-only control (docs/bench-fusellm.md).
+
+    python bench/fusellm.py map-speed               # vocabulary map: bucketed MinED vs the naive search
+    python bench/fusellm.py qa --models M1 M2 ...   # qa_wikidata accuracy of each model, resumable
+    python bench/fusellm.py report                  # rewrite docs/bench-fusellm.md from the saved results
+
+qa reuses bench/qa_wikidata.py's sample, few-shot prefix and scoring, and the engine's plain-completion
+prompt; answers are greedy, batched with left padding, at most 8 tokens, cut at a newline or a period.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from qa_wikidata import gold, hit, load_task  # noqa: E402
+
+from ensemble.fusellm import pipeline, vocabmap  # noqa: E402
+from ensemble.prompting import prompt_ids  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "runs" / "fusellm"
+BATCH = 16
+MAX_NEW = 8
+
+
+@torch.inference_mode()
+def answers(lm, prompts: list[list[int]]) -> list[str]:
+    pad = lm.vocab.end_ids[0]
+    width = max(map(len, prompts))
+    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    out = lm.model.generate(ids, attention_mask=mask, max_new_tokens=MAX_NEW, do_sample=False,
+                            eos_token_id=list(lm.vocab.end_ids), pad_token_id=pad)
+    texts = []
+    for row in out[:, width:].tolist():
+        ends = [j for j, t in enumerate(row) if t in lm.vocab.end_ids]
+        text = lm.vocab.text_bytes(row[:ends[0]] if ends else row).decode(errors="replace")
+        for stop in ("\n", "."):
+            text = text.split(stop)[0]
+        texts.append(text)
+    return texts
+
+
+def qa(models: list[str], n: int, out: Path) -> None:
+    prefix, sample = load_task(n)
+    done = {(r["model"], r["id"]) for r in map(json.loads, out.read_text().splitlines())} if out.exists() else set()
+    for model in models:
+        todo = [(i, ex) for i, ex in sample if (model, i) not in done]
+        if not todo:
+            continue
+        lm = pipeline.load(model, "fp32")
+        lm.model.generation_config.update(temperature=None, top_p=None, top_k=None)
+        for k in range(0, len(todo), BATCH):
+            batch = todo[k:k + BATCH]
+            prompts = [prompt_ids(lm.tokenizer, [{"role": "user", "content": prefix + ex["input"]}], chat=False)
+                       for _, ex in batch]
+            with out.open("a") as f:
+                for (i, ex), text in zip(batch, answers(lm, prompts), strict=True):
+                    f.write(json.dumps({"model": model, "id": i, "answer": text, "hit": hit(text, gold(ex))}) + "\n")
+            print(f"{model}: {k + len(batch)}/{len(todo)}", file=sys.stderr, flush=True)
+
+
+def map_speed(out: Path, naive_sample: int = 200) -> None:
+    tgt = pipeline.load(pipeline.FuseLLMConfig.target, "bf16").vocab
+    rows = []
+    for source in pipeline.FuseLLMConfig.sources:
+        src = pipeline.load(source, "bf16").vocab
+        vm = vocabmap.build_map(src, tgt)
+        pending = [i for i in range(len(src)) if vm.distance[i] > 0][:naive_sample]
+        start = time.perf_counter()
+        agree = sum(vocabmap.naive_nearest(src.pieces[i], tgt) == vm.ids[i] for i in pending)
+        per_token = (time.perf_counter() - start) / len(pending)
+        rows.append({"source": pipeline.name_of(source), "source_vocab": len(src), "target_vocab": len(tgt),
+                     "exact": vm.exact, "mined": vm.mined, "bucketed_s": round(vm.seconds, 1),
+                     "naive_s_per_token": per_token, "naive_estimate_s": round(per_token * vm.mined),
+                     "naive_agree": f"{agree}/{len(pending)}"})
+        print(json.dumps(rows[-1]))
+    out.write_text("\n".join(map(json.dumps, rows)) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=("map-speed", "qa", "report"))
+    p.add_argument("--models", nargs="+", default=[])
+    p.add_argument("--n", type=int, default=300)
+    p.add_argument("--work", type=Path, default=WORK)
+    args = p.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    if args.what == "map-speed":
+        map_speed(RESULTS / "fusellm-map-speed.jsonl")
+    elif args.what == "qa":
+        qa(args.models, args.n, RESULTS / "fusellm-qa.jsonl")
+    else:
+        from fusellm_report import write_report
+
+        write_report(args.work, RESULTS, ROOT / "docs" / "bench-fusellm.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""docs/bench-fusellm.md from the saved results of `python -m ensemble.fusellm` and bench/fusellm.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(r) for r in path.read_text().splitlines()] if path.exists() else []
+
+
+def label(model: str) -> str:
+    parts = Path(model).parts
+    return parts[-2] if parts[-1] == "model" else model
+
+
+def qa_scores(rows: list[dict]) -> dict[str, tuple[float, int]]:
+    by: dict[str, list[bool]] = {}
+    for r in rows:
+        by.setdefault(r["model"], []).append(r["hit"])
+    return {m: (100 * sum(h) / len(h), len(h)) for m, h in by.items()}
+
+
+def main_table(work: Path, results: Path) -> list[str]:
+    evals = jsonl(work / "eval.jsonl")
+    qa = qa_scores(jsonl(results / "fusellm-qa.jsonl"))
+    control = {label(r["model"]).split("-s")[-1]: r["all"] for r in evals if "control" in label(r["model"])}
+    lines = ["| Model | held-out bpb | code | prose | fused − control (bpb) | qa_wikidata (n) |",
+             "|---|---|---|---|---|---|"]
+    for r in evals:
+        name = label(r["model"])
+        seed = name.split("-s")[-1]
+        delta = f"{r['all'] - control[seed]:+.4f}" if "fused" in name and seed in control else ""
+        acc, n = qa.get(r["model"], (float("nan"), 0))
+        lines.append(f"| {name} | {r['all']:.4f} | {r['code']:.4f} | {r['prose']:.4f} | {delta} | {acc:.1f} ({n}) |")
+    return lines
+
+
+def map_table(results: Path) -> list[str]:
+    lines = ["| Source → SmolLM2 | source vocab | exact | MinED | bucketed (s) | naive estimate (s) | "
+             "naive agrees |", "|---|---|---|---|---|---|---|"]
+    for r in jsonl(results / "fusellm-map-speed.jsonl"):
+        lines.append(f"| {r['source']} | {r['source_vocab']} | {r['exact']} | {r['mined']} | {r['bucketed_s']} | "
+                     f"{r['naive_estimate_s']} ({1000 * r['naive_s_per_token']:.1f} ms/token) | {r['naive_agree']} |")
+    return lines
+
+
+def train_table(work: Path) -> list[str]:
+    lines = ["| Run | steps | first-step loss | last-step loss | last CLM | last fusion |", "|---|---|---|---|---|---|"]
+    for run in sorted((work / "runs").iterdir()) if (work / "runs").exists() else []:
+        rows = jsonl(run / "log.jsonl")
+        if rows:
+            a, b = rows[0], rows[-1]
+            lines.append(f"| {run.name} | {len(rows)} | {a['loss']:.4f} | {b['loss']:.4f} | {b['clm']:.4f} | "
+                         f"{b['fusion']:.4f} |")
+    return lines
+
+
+def write_report(work: Path, results: Path, doc: Path) -> None:
+    template = (Path(__file__).parent / "fusellm_report.md").read_text()
+    config = json.loads((work / "config.json").read_text())
+    fused = json.loads((work / "fused-mince.json").read_text())
+    text = template.format(
+        main="\n".join(main_table(work, results)), maps="\n".join(map_table(results)),
+        train="\n".join(train_table(work)), config=json.dumps(config["corpus"]),
+        teachers=", ".join(f"{t} {w:.2f}" for t, w in zip(fused["teachers"], fused["mean_weight"], strict=True)),
+        aligned=", ".join(f"{t} {a:.2f}" for t, a in zip(fused["teachers"][1:], fused["mean_aligned"], strict=True)))
+    doc.write_text(text)
+    print(text)
