@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,8 @@ def answers(lm, prompts: list[list[int]]) -> list[str]:
     return texts
 
 
-def qa(models: list[str], n: int, out: Path) -> None:
+def qa(models: list[str], n: int, out: Path, deadline: float = float("inf")) -> bool:
+    """Append each model's answers; False when the deadline (time.time()) stopped it early."""
     prefix, sample = load_task(n)
     done = {(r["model"], r["id"]) for r in map(json.loads, out.read_text().splitlines())} if out.exists() else set()
     for model in models:
@@ -61,6 +63,8 @@ def qa(models: list[str], n: int, out: Path) -> None:
         lm = pipeline.load(model, "fp32")
         lm.model.generation_config.update(temperature=None, top_p=None, top_k=None)
         for k in range(0, len(todo), BATCH):
+            if time.time() > deadline:
+                return False
             batch = todo[k:k + BATCH]
             prompts = [prompt_ids(lm.tokenizer, [{"role": "user", "content": prefix + ex["input"]}], chat=False)
                        for _, ex in batch]
@@ -68,21 +72,27 @@ def qa(models: list[str], n: int, out: Path) -> None:
                 for (i, ex), text in zip(batch, answers(lm, prompts), strict=True):
                     f.write(json.dumps({"model": model, "id": i, "answer": text, "hit": hit(text, gold(ex))}) + "\n")
             print(f"{model}: {k + len(batch)}/{len(todo)}", file=sys.stderr, flush=True)
+    return True
 
 
-def map_speed(out: Path, naive_sample: int = 200) -> None:
+def map_speed(work: Path, out: Path, naive_sample: int = 200) -> None:
+    """Time the naive O(V₂) search on the first tokens that needed MinED; the bucketed time is the map
+    stage's own (<work>/maps.json)."""
     tgt = pipeline.load(pipeline.FuseLLMConfig.target, "bf16").vocab
+    stats = json.loads((work / "maps.json").read_text())
     rows = []
     for source in pipeline.FuseLLMConfig.sources:
+        name = pipeline.name_of(source)
         src = pipeline.load(source, "bf16").vocab
-        vm = vocabmap.build_map(src, tgt)
-        pending = [i for i in range(len(src)) if vm.distance[i] > 0][:naive_sample]
+        vm = np.load(work / "maps" / f"{name}.npz")
+        pending = np.flatnonzero(vm["distance"] > 0)[:naive_sample]
         start = time.perf_counter()
-        agree = sum(vocabmap.naive_nearest(src.pieces[i], tgt) == vm.ids[i] for i in pending)
+        agree = sum(vocabmap.naive_nearest(src.pieces[i], tgt) == vm["ids"][i] for i in pending)
         per_token = (time.perf_counter() - start) / len(pending)
-        rows.append({"source": pipeline.name_of(source), "source_vocab": len(src), "target_vocab": len(tgt),
-                     "exact": vm.exact, "mined": vm.mined, "bucketed_s": round(vm.seconds, 1),
-                     "naive_s_per_token": per_token, "naive_estimate_s": round(per_token * vm.mined),
+        rows.append({"source": name, "source_vocab": len(src), "target_vocab": len(tgt),
+                     "exact": stats[name]["exact"], "mined": stats[name]["mined"],
+                     "bucketed_s": stats[name]["seconds"], "naive_s_per_token": per_token,
+                     "naive_estimate_s": round(per_token * stats[name]["mined"]),
                      "naive_agree": f"{agree}/{len(pending)}"})
         print(json.dumps(rows[-1]))
     out.write_text("\n".join(map(json.dumps, rows)) + "\n")
@@ -94,12 +104,14 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=[])
     p.add_argument("--n", type=int, default=300)
     p.add_argument("--work", type=Path, default=WORK)
+    p.add_argument("--minutes", type=float, default=9.0, help="qa: stop after this long; exit 75 to be rerun")
     args = p.parse_args()
     RESULTS.mkdir(exist_ok=True)
     if args.what == "map-speed":
-        map_speed(RESULTS / "fusellm-map-speed.jsonl")
+        map_speed(args.work, RESULTS / "fusellm-map-speed.jsonl")
     elif args.what == "qa":
-        qa(args.models, args.n, RESULTS / "fusellm-qa.jsonl")
+        if not qa(args.models, args.n, RESULTS / "fusellm-qa.jsonl", time.time() + 60 * args.minutes):
+            sys.exit(75)
     else:
         from fusellm_report import write_report
 

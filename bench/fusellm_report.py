@@ -57,13 +57,37 @@ def train_table(work: Path) -> list[str]:
     return lines
 
 
+def verdict(work: Path) -> str:
+    evals = {label(r["model"]): r["all"] for r in jsonl(work / "eval.jsonl")}
+    out = []
+    for seed in sorted({n.split("-s")[-1] for n in evals if "-s" in n}):
+        fused, control = evals.get(f"fused-mince-s{seed}"), evals.get(f"control-s{seed}")
+        if fused is None or control is None:
+            out.append(f"- seed {seed}: not finished")
+            continue
+        word = "beats" if fused < control else "does **not** beat"
+        out.append(f"- seed {seed}: fused {fused:.4f} vs control {control:.4f} bpb: the fused target {word} "
+                   f"the control ({fused - control:+.4f} bpb, {100 * (fused / control - 1):+.2f}%)")
+    return "\n".join(out)
+
+
+def engine_agreement(results: Path, target: str) -> str:
+    """Share of the base target's batched answers equal to its solo answers in bench/qa_wikidata.py's run."""
+    mine = {r["id"]: r["answer"].strip() for r in jsonl(results / "fusellm-qa.jsonl") if r["model"] == target}
+    engine = {r["id"]: r["answer"].strip() for r in jsonl(results / "qa_wikidata.jsonl") if r["system"] == "solo:0"}
+    both = set(mine) & set(engine)
+    same = sum(mine[i] == engine[i] for i in both)
+    return f"{same}/{len(both)}"
+
+
 def write_report(work: Path, results: Path, doc: Path) -> None:
     template = (Path(__file__).parent / "fusellm_report.md").read_text()
     config = json.loads((work / "config.json").read_text())
     fused = json.loads((work / "fused-mince.json").read_text())
     text = template.format(
         main="\n".join(main_table(work, results)), maps="\n".join(map_table(results)),
-        train="\n".join(train_table(work)), config=json.dumps(config["corpus"]),
+        train="\n".join(train_table(work)), config=json.dumps(config["corpus"]), verdict=verdict(work),
+        agreement=engine_agreement(results, config["target"]),
         teachers=", ".join(f"{t} {w:.2f}" for t, w in zip(fused["teachers"], fused["mean_weight"], strict=True)),
         aligned=", ".join(f"{t} {a:.2f}" for t, a in zip(fused["teachers"][1:], fused["mean_aligned"], strict=True)))
     doc.write_text(text)

@@ -69,6 +69,8 @@ def name_of(model: str) -> str:
 def run_prepare(work: Path, cfg: FuseLLMConfig, deadline: float, dtype: str = "bf16") -> bool:
     train_blocks, _ = corpus.sample(cfg.corpus)
     for model in (cfg.target, *cfg.sources):
+        if all(prepare.shard_path(work, name_of(model), s).exists() for s in range(cfg.n_shards)):
+            continue
         lm = load(model, dtype)
         done = prepare.prepare_model(lm, train_blocks, work, cfg.shard_size, deadline)
         del lm
