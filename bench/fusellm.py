@@ -1,5 +1,6 @@
 """FuseLLM on CPU: the fused target against the same-data CLM-only control (docs/bench-fusellm.md).
 
+    python bench/fusellm.py run --minutes 8         # the whole acceptance run, resumable (exit 75: run again)
     python bench/fusellm.py map-speed               # vocabulary map: bucketed MinED vs the naive search
     python bench/fusellm.py qa --models M1 M2 ...   # qa_wikidata accuracy of each model, resumable
     python bench/fusellm.py report                  # rewrite docs/bench-fusellm.md from the saved results
@@ -25,13 +26,45 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from qa_wikidata import gold, hit, load_task  # noqa: E402
 
-from ensemble.fusellm import pipeline, vocabmap  # noqa: E402
+from ensemble.fusellm import corpus, pipeline, vocabmap  # noqa: E402
+from ensemble.fusellm.train import TrainConfig  # noqa: E402
 from ensemble.prompting import prompt_ids  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "runs" / "fusellm"
 BATCH = 16
 MAX_NEW = 8
+CONFIG = pipeline.FuseLLMConfig(corpus=corpus.CorpusConfig(block_chars=512, train_blocks=32, held_out_blocks=24))
+SEEDS = (0, 1)
+RULE = "mince"
+
+
+def run_names() -> list[tuple[str, TrainConfig]]:
+    return [(f"{kind}-s{seed}", TrainConfig(lam=lam, seed=seed))
+            for seed in SEEDS for kind, lam in ((f"fused-{RULE}", 0.9), ("control", 1.0))]
+
+
+def run_all(work: Path, deadline: float) -> bool:
+    """Every stage in order, each skipped when its output exists; False when the deadline stopped it."""
+    pipeline.check_config(work, CONFIG)
+    if not pipeline.run_prepare(work, CONFIG, deadline):
+        return False
+    if not (work / "maps.json").exists():
+        pipeline.run_map(work, CONFIG)
+    if not (work / f"fused-{RULE}.json").exists():
+        pipeline.run_fuse(work, CONFIG, RULE)
+    models = [CONFIG.target]
+    for name, tcfg in run_names():
+        folder = pipeline.run_train(work, CONFIG, tcfg, RULE, name, deadline)
+        if folder is None:
+            return False
+        models.append(str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder))
+    if not pipeline.run_eval(work, CONFIG, models, deadline) or not qa(models, 300, RESULTS / "fusellm-qa.jsonl",
+                                                                         deadline):
+        return False
+    if not (RESULTS / "fusellm-map-speed.jsonl").exists():
+        map_speed(work, RESULTS / "fusellm-map-speed.jsonl")
+    return True
 
 
 @torch.inference_mode()
@@ -100,17 +133,20 @@ def map_speed(work: Path, out: Path, naive_sample: int = 200) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("map-speed", "qa", "report"))
+    p.add_argument("what", choices=("run", "map-speed", "qa", "report"))
     p.add_argument("--models", nargs="+", default=[])
     p.add_argument("--n", type=int, default=300)
     p.add_argument("--work", type=Path, default=WORK)
     p.add_argument("--minutes", type=float, default=9.0, help="qa: stop after this long; exit 75 to be rerun")
     args = p.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    if args.what == "map-speed":
+    deadline = time.time() + 60 * args.minutes
+    if args.what == "run":
+        sys.exit(0 if run_all(args.work, deadline) else 75)
+    elif args.what == "map-speed":
         map_speed(args.work, RESULTS / "fusellm-map-speed.jsonl")
     elif args.what == "qa":
-        if not qa(args.models, args.n, RESULTS / "fusellm-qa.jsonl", time.time() + 60 * args.minutes):
+        if not qa(args.models, args.n, RESULTS / "fusellm-qa.jsonl", deadline):
             sys.exit(75)
     else:
         from fusellm_report import write_report

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ..errors import EnsembleError
 from . import corpus, pipeline
-from .evaluate import bits_per_byte
 from .train import TrainConfig
 
 AGAIN = 75  # EX_TEMPFAIL: the time budget ran out, the command resumes where it stopped
@@ -64,21 +63,7 @@ def run(args) -> int:
             return AGAIN
         print(folder)
     else:
-        return evaluate(args, cfg)
-    return 0
-
-
-def evaluate(args, cfg) -> int:
-    _, held_out = corpus.sample(cfg.corpus)
-    path = args.work / "eval.jsonl"
-    done = {json.loads(r)["model"] for r in path.read_text().splitlines()} if path.exists() else set()
-    for model in args.models or [cfg.target]:
-        if model in done:
-            continue
-        row = {"model": model, "blocks": len(held_out), **bits_per_byte(pipeline.load(model), held_out)}
-        with path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(json.dumps(row))
+        return 0 if pipeline.run_eval(args.work, cfg, args.models or [cfg.target], deadline) else AGAIN
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ..config import MemberSpec
 from ..errors import ConfigError
 from ..loading import LoadedModel, load_model
 from . import corpus, fusion, prepare, vocabmap
+from .evaluate import bits_per_byte
 from .modelcard import write_card
 from .train import TrainConfig, train
 
@@ -137,3 +139,20 @@ def run_train(work: Path, cfg: FuseLLMConfig, tcfg: TrainConfig, rule: str, name
     write_card(folder, cfg, tcfg, rule, name, run / "log.jsonl")
     (run / "checkpoint.pt").unlink()
     return folder
+
+
+def run_eval(work: Path, cfg: FuseLLMConfig, models: list[str], deadline: float = float("inf")) -> bool:
+    """Append each model's held-out bits per byte to <work>/eval.jsonl, skipping models already there."""
+    _, held_out = corpus.sample(cfg.corpus)
+    path = work / "eval.jsonl"
+    done = {json.loads(r)["model"] for r in path.read_text().splitlines()} if path.exists() else set()
+    for model in models:
+        if model in done:
+            continue
+        if time.time() > deadline:
+            return False
+        row = {"model": model, "blocks": len(held_out), **bits_per_byte(load(model), held_out)}
+        with path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row))
+    return True
