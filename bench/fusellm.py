@@ -54,13 +54,14 @@ def run_all(work: Path, deadline: float) -> bool:
     if not (work / f"fused-{RULE}.json").exists():
         pipeline.run_fuse(work, CONFIG, RULE)
     models = [CONFIG.target]
-    for name, tcfg in run_names():
+    for name, tcfg in run_names():  # seed by seed, so the first seed's numbers come first
         folder = pipeline.run_train(work, CONFIG, tcfg, RULE, name, deadline)
         if folder is None:
             return False
         models.append(str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder))
-    if not pipeline.run_eval(work, CONFIG, models, deadline) or not qa(models, 300, RESULTS / "fusellm-qa.jsonl",
-                                                                         deadline):
+        if name.startswith("control") and not pipeline.run_eval(work, CONFIG, models, deadline):
+            return False
+    if not qa(models, 300, RESULTS / "fusellm-qa.jsonl", deadline):
         return False
     if not (RESULTS / "fusellm-map-speed.jsonl").exists():
         map_speed(work, RESULTS / "fusellm-map-speed.jsonl")
