@@ -34,7 +34,7 @@ RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "runs" / "fusellm"
 BATCH = 16
 MAX_NEW = 8
-CONFIG = pipeline.FuseLLMConfig(corpus=corpus.CorpusConfig(block_chars=512, train_blocks=32, held_out_blocks=24))
+CONFIG = pipeline.FuseLLMConfig(corpus=corpus.CorpusConfig(block_chars=512, train_blocks=24, held_out_blocks=24))
 SEEDS = (0, 1)
 RULE = "mince"
 
