@@ -34,7 +34,8 @@ RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "runs" / "fusellm"
 BATCH = 16
 MAX_NEW = 8
-CONFIG = pipeline.FuseLLMConfig(corpus=corpus.CorpusConfig(block_chars=512, train_blocks=24, held_out_blocks=24))
+HELD_OUT_BLOCKS = 24
+BLOCK_CHARS = 512
 SEEDS = (0, 1)
 RULE = "mince"
 
@@ -44,22 +45,23 @@ def run_names() -> list[tuple[str, TrainConfig]]:
             for seed in SEEDS for kind, lam in ((f"fused-{RULE}", 0.9), ("control", 1.0))]
 
 
-def run_all(work: Path, deadline: float) -> bool:
+def run_all(work: Path, train_blocks: int, deadline: float) -> bool:
     """Every stage in order, each skipped when its output exists; False when the deadline stopped it."""
-    pipeline.check_config(work, CONFIG)
-    if not pipeline.run_prepare(work, CONFIG, deadline):
+    config = pipeline.FuseLLMConfig(corpus=corpus.CorpusConfig(BLOCK_CHARS, train_blocks, HELD_OUT_BLOCKS))
+    pipeline.check_config(work, config)
+    if not pipeline.run_prepare(work, config, deadline):
         return False
     if not (work / "maps.json").exists():
-        pipeline.run_map(work, CONFIG)
+        pipeline.run_map(work, config)
     if not (work / f"fused-{RULE}.json").exists():
-        pipeline.run_fuse(work, CONFIG, RULE)
-    models = [CONFIG.target]
+        pipeline.run_fuse(work, config, RULE)
+    models = [config.target]
     for name, tcfg in run_names():  # seed by seed, so the first seed's numbers come first
-        folder = pipeline.run_train(work, CONFIG, tcfg, RULE, name, deadline)
+        folder = pipeline.run_train(work, config, tcfg, RULE, name, deadline)
         if folder is None:
             return False
         models.append(str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder))
-        if name.startswith("control") and not pipeline.run_eval(work, CONFIG, models, deadline):
+        if name.startswith("control") and not pipeline.run_eval(work, config, models, deadline):
             return False
     if not qa(models, 300, RESULTS / "fusellm-qa.jsonl", deadline):
         return False
@@ -137,15 +139,16 @@ def main() -> None:
     p.add_argument("what", choices=("run", "map-speed", "qa", "report"))
     p.add_argument("--models", nargs="+", default=[])
     p.add_argument("--n", type=int, default=300)
-    p.add_argument("--work", type=Path, default=WORK)
+    p.add_argument("--work", type=Path, nargs="+", default=[WORK], help="report: one or more run folders")
+    p.add_argument("--train-blocks", type=int, default=24, help="run: training blocks of ~512 characters")
     p.add_argument("--minutes", type=float, default=9.0, help="qa: stop after this long; exit 75 to be rerun")
     args = p.parse_args()
     RESULTS.mkdir(exist_ok=True)
     deadline = time.time() + 60 * args.minutes
     if args.what == "run":
-        sys.exit(0 if run_all(args.work, deadline) else 75)
+        sys.exit(0 if run_all(args.work[0], args.train_blocks, deadline) else 75)
     elif args.what == "map-speed":
-        map_speed(args.work, RESULTS / "fusellm-map-speed.jsonl")
+        map_speed(args.work[0], RESULTS / "fusellm-map-speed.jsonl")
     elif args.what == "qa":
         if not qa(args.models, args.n, RESULTS / "fusellm-qa.jsonl", deadline):
             sys.exit(75)

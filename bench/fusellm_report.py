@@ -32,8 +32,8 @@ def main_table(work: Path, results: Path) -> list[str]:
         name = label(r["model"])
         seed = name.split("-s")[-1]
         delta = f"{r['all'] - control[seed]:+.4f}" if "fused" in name and seed in control else ""
-        acc, n = qa.get(r["model"], (float("nan"), 0))
-        lines.append(f"| {name} | {r['all']:.4f} | {r['code']:.4f} | {r['prose']:.4f} | {delta} | {acc:.1f} ({n}) |")
+        score = "{:.1f} ({})".format(*qa[r["model"]]) if r["model"] in qa else "not run"
+        lines.append(f"| {name} | {r['all']:.4f} | {r['code']:.4f} | {r['prose']:.4f} | {delta} | {score} |")
     return lines
 
 
@@ -60,7 +60,7 @@ def train_table(work: Path) -> list[str]:
 def verdict(work: Path) -> str:
     evals = {label(r["model"]): r["all"] for r in jsonl(work / "eval.jsonl")}
     out = []
-    for seed in sorted({n.split("-s")[-1] for n in evals if "-s" in n}):
+    for seed in ("0", "1"):
         fused, control = evals.get(f"fused-mince-s{seed}"), evals.get(f"control-s{seed}")
         if fused is None or control is None:
             out.append(f"- seed {seed}: not finished")
@@ -80,15 +80,23 @@ def engine_agreement(results: Path, target: str) -> str:
     return f"{same}/{len(both)}"
 
 
-def write_report(work: Path, results: Path, doc: Path) -> None:
-    template = (Path(__file__).parent / "fusellm_report.md").read_text()
+def run_section(work: Path, results: Path) -> str:
     config = json.loads((work / "config.json").read_text())
     fused = json.loads((work / "fused-mince.json").read_text())
-    text = template.format(
-        main="\n".join(main_table(work, results)), maps="\n".join(map_table(results)),
-        train="\n".join(train_table(work)), config=json.dumps(config["corpus"]), verdict=verdict(work),
-        agreement=engine_agreement(results, config["target"]),
-        teachers=", ".join(f"{t} {w:.2f}" for t, w in zip(fused["teachers"], fused["mean_weight"], strict=True)),
-        aligned=", ".join(f"{t} {a:.2f}" for t, a in zip(fused["teachers"][1:], fused["mean_aligned"], strict=True)))
+    c = config["corpus"]
+    teachers = ", ".join(f"{t} {w:.2f}" for t, w in zip(fused["teachers"], fused["mean_weight"], strict=True))
+    aligned = ", ".join(f"{t} {a:.2f}" for t, a in zip(fused["teachers"][1:], fused["mean_aligned"], strict=True))
+    return "\n".join([
+        f"### `{work.name}`: {c['train_blocks']} training blocks of ~{c['block_chars']} characters, "
+        f"{c['held_out_blocks']} held-out blocks", "", verdict(work), "", *main_table(work, results), "",
+        f"MinCE teacher weight, mean over blocks: {teachers}. Share of target positions carrying a source's "
+        f"distribution after DTW (the rest: one-hot on the gold token): {aligned}.", "", *train_table(work), ""])
+
+
+def write_report(works: list[Path], results: Path, doc: Path) -> None:
+    template = (Path(__file__).parent / "fusellm_report.md").read_text()
+    target = json.loads((works[0] / "config.json").read_text())["target"]
+    text = template.format(runs="\n".join(run_section(w, results) for w in works if (w / "eval.jsonl").exists()),
+                           maps="\n".join(map_table(results)), agreement=engine_agreement(results, target))
     doc.write_text(text)
     print(text)
