@@ -26,14 +26,22 @@ def main_table(work: Path, results: Path) -> list[str]:
     evals = jsonl(work / "eval.jsonl")
     qa = qa_scores(jsonl(results / "fusellm-qa.jsonl"))
     control = {label(r["model"]).split("-s")[-1]: r["all"] for r in evals if "control" in label(r["model"])}
-    lines = ["| Model | held-out bpb | code | prose | fused − control (bpb) | qa_wikidata (n) |",
-             "|---|---|---|---|---|---|"]
+    hits: dict[str, dict[int, bool]] = {}
+    for row in jsonl(results / "fusellm-qa.jsonl"):
+        hits.setdefault(row["model"], {})[row["id"]] = row["hit"]
+    controls = {label(r["model"]).split("-s")[-1]: r["model"] for r in evals if "control" in label(r["model"])}
+    lines = ["| Model | held-out bpb | code | prose | fused − control (bpb) | qa_wikidata (n) | qa wins / losses "
+             "vs control |", "|---|---|---|---|---|---|---|"]
     for r in evals:
         name = label(r["model"])
         seed = name.split("-s")[-1]
         delta = f"{r['all'] - control[seed]:+.4f}" if "fused" in name and seed in control else ""
         score = "{:.1f} ({})".format(*qa[r["model"]]) if r["model"] in qa else "not run"
-        lines.append(f"| {name} | {r['all']:.4f} | {r['code']:.4f} | {r['prose']:.4f} | {delta} | {score} |")
+        wl = ""
+        if "fused" in name and r["model"] in hits and controls.get(seed) in hits:
+            f, c = hits[r["model"]], hits[controls[seed]]
+            wl = f"{sum(f[i] and not c[i] for i in f)} / {sum(c[i] and not f[i] for i in f)}"
+        lines.append(f"| {name} | {r['all']:.4f} | {r['code']:.4f} | {r['prose']:.4f} | {delta} | {score} | {wl} |")
     return lines
 
 
