@@ -24,9 +24,14 @@ def open_app(page, url, query=""):
 
 def set_member(page, slot: int, value: str):
     box = page.locator(f"#model{slot} input")
-    box.fill(value)
-    box.press("Enter")
-    page.locator("#prompt textarea").click()  # blur: the custom value is committed
+    for _ in range(5):  # on a cold, loaded machine the page's first render can still reset the picker once
+        box.fill(value)
+        box.press("Enter")
+        page.locator("#prompt textarea").click()  # blur: the custom value is committed
+        page.wait_for_timeout(400)
+        if box.input_value() == value:
+            return
+    expect(box).to_have_value(value)
 
 
 def set_max_tokens(page, n: int):
