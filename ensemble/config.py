@@ -98,7 +98,7 @@ def from_dict(cls, data: Mapping):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+        raise ConfigError(f"{cls.__name__}: unknown keys {unknown}; allowed: {sorted(fields)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in data.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..config import from_dict
 from ..errors import ConfigError
 
 
@@ -35,14 +36,7 @@ class ComposeConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ComposeConfig:
-        known = {"anchor", "augments", "connections", "heads"}
-        if set(data) - known:
-            raise ConfigError(f"compose.json: unknown keys {sorted(set(data) - known)}; expected {sorted(known)}")
-        try:
-            conns = tuple(Connection(**c) for c in data.get("connections", ()))
-        except TypeError as e:
-            raise ConfigError(f"compose.json: bad connection: {e}") from None
-        return cls(data["anchor"], tuple(data["augments"]), conns, int(data.get("heads", 4)))
+        return from_dict(cls, data)
 
 
 def default_connections(aug_layers: list[int], anchor_layers: int, every: int = 4) -> tuple[Connection, ...]:

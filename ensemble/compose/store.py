@@ -22,10 +22,17 @@ def is_composition(folder) -> bool:
     return (Path(folder).expanduser() / CONFIG_FILE).is_file()
 
 
+def read_config(folder: Path) -> ComposeConfig:
+    try:
+        return ComposeConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError) as e:
+        raise LoadError(f"{folder}: unreadable {CONFIG_FILE}: {e}") from None
+
+
 def member_refs(folder) -> list[str]:
     """The frozen members a composition folder names, anchor first (for memory estimates before loading)."""
     folder = Path(folder).expanduser()
-    cfg = ComposeConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")))
+    cfg = read_config(folder)
     return [_member_path(ref, folder) for ref in (cfg.anchor, *cfg.augments)]
 
 
@@ -82,10 +89,7 @@ def save_composed(model: ComposedLM, folder) -> None:
 def load_composed(folder, dtype="auto") -> tuple[object, ComposedLM]:
     """(anchor tokenizer, composed model) for a folder written by `save_composed`."""
     folder = Path(folder).expanduser()
-    try:
-        cfg = ComposeConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")))
-    except (OSError, json.JSONDecodeError, KeyError) as e:
-        raise LoadError(f"{folder}: unreadable {CONFIG_FILE}: {e}") from None
+    cfg = read_config(folder)
     if not cfg.connections:
         raise ConfigError(f"{folder / CONFIG_FILE}: no connections")
     model = compose(cfg, dtype, base=folder)
