@@ -60,7 +60,7 @@ def train_member(work: Path, name: str, data, tok, seed: int, budget: float) -> 
     return done
 
 
-def train_composition(work: Path, task, seed: int, budget: float, steps: int) -> bool:
+def train_composition(work: Path, task, seed: int, budget: float, steps: int, lr: float) -> bool:
     final = work / "composed"
     if (final / "compose.json").is_file():
         return True
@@ -70,7 +70,7 @@ def train_composition(work: Path, task, seed: int, budget: float, steps: int) ->
     # overrides the anchor's number reading loses plain arithmetic (docs/bench-calm.md, digit anchor).
     data = task.key_arithmetic(task.train_keys, 40_000, seed) + task.arithmetic(10_000, seed + 10)
     print(f"[composed] {composition_size(model) / 1e6:.2f}M trainable parameters, {len(data)} examples")
-    tc = TrainConfig(steps=steps, batch=64, lr=1e-3, warmup=100, clip=1.0, seed=seed, max_seconds=budget,
+    tc = TrainConfig(steps=steps, batch=64, lr=lr, warmup=100, clip=1.0, seed=seed, max_seconds=budget,
                      log_every=100)
     done = fit(list(model.blocks.parameters()), composition_loss(model), data, work / "composed.ckpt", tc,
                log=lambda s: print(f"[composed] {s}", flush=True))
@@ -122,6 +122,7 @@ def main() -> None:
     ap.add_argument("--aug-vocab", type=int, default=3000, help="augmenting BPE size (600: keys in 2-3 pieces)")
     ap.add_argument("--anchor-digits", action="store_true", help="the anchor reads numbers digit by digit")
     ap.add_argument("--compose-steps", type=int, default=COMPOSE_STEPS)
+    ap.add_argument("--compose-lr", type=float, default=1e-3, help="peak learning rate of the composition")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "bench-calm.md")
     args = ap.parse_args()
@@ -138,7 +139,7 @@ def main() -> None:
         return
     if not train_member(work, "augment", task.recall(task.values), aug_tok, args.seed + 1, left()):
         return
-    if not train_composition(work, task, args.seed, left(), args.compose_steps):
+    if not train_composition(work, task, args.seed, left(), args.compose_steps, args.compose_lr):
         return
     t0 = time.monotonic()
     results = evaluate(work, task, args.seed)

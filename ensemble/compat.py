@@ -2,10 +2,15 @@
 arXiv 2410.03777, §4): members whose accuracy differs by more than about 10 points, or whose answers
 look different (length, style), make ensembles lose to their best member; vocabulary overlap matters
 little. This module only judges numbers it is given (`scoring.score_members` makes them).
+
+A gap counts only when it is also larger than twice its standard error on the dev set: with 100 dev
+questions that error is about 7 points, so a 13-point gap can be noise (on qa_wikidata such a member,
+SmolLM2, lifts every DeePEn ensemble it joins: docs/bench-quality.md).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,12 +49,19 @@ def vocabulary_overlap(vocabs: Sequence) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(len(a & b) / max(len(a), 1) for b in sets) for a in sets)
 
 
+def standard_error(a: MemberScore, b: MemberScore) -> float:
+    """Of the difference of two dev accuracies, as independent binomials (0 when either n is unknown)."""
+    if not a.n or not b.n:
+        return 0.0
+    return math.sqrt(a.score * (1 - a.score) / a.n + b.score * (1 - b.score) / b.n)
+
+
 def check(members: Sequence[MemberScore], vocabs: Sequence) -> Report:
     best = max(members, key=lambda m: m.score)
     warnings, drop = [], []
     for i, m in enumerate(members):
         gap = best.score - m.score
-        if gap > SCORE_GAP:
+        if gap > max(SCORE_GAP, 2 * standard_error(best, m)):
             drop.append(i)
             warnings.append(f"{m.name} scores {100 * gap:.1f} points below {best.name}; ensembles of members this "
                             f"far apart tend to lose to the best one")

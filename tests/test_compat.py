@@ -37,3 +37,14 @@ def test_vocabulary_overlap_on_fixture_tokenizers(fixture_dirs):
     overlap = vocabulary_overlap([m.vocab for m in models])
     assert overlap[0][0] == 1 and overlap[0][2] == 1
     assert 0 < overlap[0][1] < 1 and 0 < overlap[1][0] < 1
+
+
+def test_a_gap_within_dev_noise_is_not_flagged():
+    vocabs = [Vocab([b"a"])] * 3
+    members = [MemberScore("small", 0.42, 1.2, 100), MemberScore("best", 0.55, 1.6, 100),
+               MemberScore("far", 0.37, 1.3, 100)]  # the offline trio's qa_wikidata dev scores
+    report = check(members, vocabs)
+    assert report.drop == (2,) and len(report.warnings) == 1  # 13 points < 2 SE (14.0); 18 points > 2 SE (13.9)
+    exact = check([MemberScore(m.name, m.score, m.words) for m in members], vocabs)
+    assert exact.drop == (0, 2)  # unknown n: the 10-point rule alone
+    assert check([MemberScore(m.name, m.score, m.words, 10_000) for m in members], vocabs).drop == (0, 2)

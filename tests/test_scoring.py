@@ -7,7 +7,7 @@ import yaml
 
 from ensemble.cli import main
 from ensemble.presets import load_preset
-from ensemble.scoring import SHOTS, adapt, dev_examples, hit, seeded_order
+from ensemble.scoring import SHOTS, adapt, dev_examples, hit, math_task, seeded_order
 
 
 def dev_file(tmp_path, n=40):
@@ -22,7 +22,30 @@ def test_dev_split_is_disjoint_from_the_benchmark_sample(tmp_path):
     examples, order = seeded_order(path)
     benchmark = {examples[i]["input"] for i in order[SHOTS:SHOTS + 25]}  # bench/qa_wikidata.py reads the front
     dev = dev_examples(path, 12)
-    assert len(dev) == 12 and not any(e.prompt.split("\n")[-1] in benchmark for e in dev)
+    assert len(dev.examples) == 12 and not any(e.prompt.split("\n")[-1] in benchmark for e in dev.examples)
+    assert not dev.math and dev.correct("The word.", ["word"])
+
+
+def math_file(tmp_path, n=30):
+    rows = [{"question": f"What is {i} + 1?", "answer": f"{i} + 1 = <<{i}+1={i + 1}>>{i + 1}\n#### {i + 1}"}
+            for i in range(n)]
+    path = tmp_path / "math.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_math_dev_set_is_disjoint_and_checks_final_numbers(tmp_path):
+    path = math_file(tmp_path)
+    prefix, rows = math_task(path)
+    assert prefix.count("Question:") == 2 and "<<" not in prefix and prefix.endswith("\n\n")
+    benchmark = {r["question"] for _, r in rows[:20]}  # bench/gsm8k.py reads the front
+    dev = dev_examples(path, 8)
+    assert dev.math and len(dev.examples) == 8
+    assert not any(e.prompt.rsplit("Question: ", 1)[1].split("\n")[0] in benchmark for e in dev.examples)
+    assert all(e.prompt.startswith(prefix) and e.prompt.endswith("\nAnswer:") for e in dev.examples)
+    target = dev.examples[0].targets
+    assert dev.correct(f"so 1,000 - 1 = {target[0]}\n#### {target[0]}", target)
+    assert not dev.correct(f"#### {int(target[0]) + 1}", target) and not dev.correct("", target)
 
 
 def test_adapt_weights_follow_scores():
@@ -50,3 +73,7 @@ def test_score_and_check_commands_write_presets(fixture_dirs, tmp_path, capsys):
                  "--out", str(tmp_path / "c.yaml")]) == 0
     assert "dev score" in capsys.readouterr().out
     assert len(load_preset(str(tmp_path / "c.yaml")).members) == 2
+    assert main(["score", "--preset", str(preset), "--data", str(math_file(tmp_path)), "--n", "3",
+                 "--out", str(tmp_path / "m.yaml")]) == 0
+    assert all(m.score is not None for m in load_preset(str(tmp_path / "m.yaml")).members)
+    assert "Dev scores: 3 examples of math.jsonl" in yaml.safe_load((tmp_path / "m.yaml").read_text())["description"]
