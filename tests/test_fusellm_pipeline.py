@@ -80,3 +80,10 @@ def test_trained_folder_has_a_card_and_loads_as_an_engine_member(work, tiny_uni)
     ensemble = Ensemble(load_models(members), cfg)
     done = [e for e in ensemble.stream([{"role": "user", "content": "def f(x):"}]) if isinstance(e, Finished)]
     assert [e.stream for e in done] == [FUSED]
+
+
+def test_card_names_the_hub_twin_of_an_offline_target():
+    from ensemble.fusellm.modelcard import hub_id
+
+    assert hub_id("offline:gemma-3-270m") == "google/gemma-3-270m"
+    assert hub_id("/some/folder") == "/some/folder" and hub_id("offline:unknown") == "offline:unknown"

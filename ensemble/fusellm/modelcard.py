@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 CARD = """---
-base_model: {target}
+base_model: {base_model}
 tags: [fusellm, knowledge-fusion, ensemble-chat]
 ---
 # {name}
@@ -26,6 +26,14 @@ Load it as an Ensemble Chat member with `MemberSpec(model="<this folder>")`, or 
 """
 
 
+def hub_id(model: str) -> str:
+    """`offline:NAME` -> the Hub repo its GGUF came from (the card's `base_model` must be a Hub id)."""
+    from ..offline import MANIFEST
+
+    twins = {f"offline:{m.name}": m.hub_twin for m in MANIFEST}
+    return twins.get(model) or model
+
+
 def write_card(folder: Path, cfg, tcfg, rule: str, name: str, log: Path) -> None:
     rows = [json.loads(r) for r in log.read_text().splitlines()] if log.exists() else []
     tail = rows[-max(1, len(rows) // 4):]
@@ -35,7 +43,8 @@ def write_card(folder: Path, cfg, tcfg, rule: str, name: str, log: Path) -> None
             "without the fusion loss") if control else "The target model after knowledge fusion of the sources"
     c = cfg.corpus
     text = CARD.format(
-        name=name, what=what, target=cfg.target, sources=", ".join(f"`{s}`" for s in cfg.sources),
+        name=name, what=what, target=cfg.target, base_model=hub_id(cfg.target),
+        sources=", ".join(f"`{s}`" for s in cfg.sources),
         fusion="none (λ = 1)" if control else f"{rule}, λ = {tcfg.lam} (λ·CLM + (1−λ)·fusion)",
         corpus=(f"{c.train_blocks} training blocks of ~{c.block_chars} characters, half Python standard-library "
                 f"source and half English prose from installed packages' docs; held-out split by document "
