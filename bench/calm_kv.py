@@ -119,6 +119,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "out" / "calm-kv")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=0.0, help="training time budget for this call")
+    ap.add_argument("--keys", type=int, default=1000, help="number of keys (20%% train the composition)")
     ap.add_argument("--aug-vocab", type=int, default=3000, help="augmenting BPE size (600: keys in 2-3 pieces)")
     ap.add_argument("--anchor-digits", action="store_true", help="the anchor reads numbers digit by digit")
     ap.add_argument("--compose-steps", type=int, default=COMPOSE_STEPS)
@@ -129,7 +130,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     work, start = args.work, time.monotonic()
     work.mkdir(parents=True, exist_ok=True)
-    task = make_task(seed=args.seed)
+    task = make_task(n_keys=args.keys, seed=args.seed)
 
     def left() -> float:
         return 0.0 if args.max_seconds <= 0 else max(1.0, args.max_seconds - (time.monotonic() - start))

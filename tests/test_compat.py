@@ -48,3 +48,9 @@ def test_a_gap_within_dev_noise_is_not_flagged():
     exact = check([MemberScore(m.name, m.score, m.words) for m in members], vocabs)
     assert exact.drop == (0, 2)  # unknown n: the 10-point rule alone
     assert check([MemberScore(m.name, m.score, m.words, 10_000) for m in members], vocabs).drop == (0, 2)
+
+
+def test_a_member_under_half_the_best_is_flagged_even_on_a_small_dev_set():
+    members = [MemberScore("s", 1 / 30, 22.0, 30), MemberScore("g", 0.0, 40.2, 30), MemberScore("q", 5 / 30, 43.9, 30)]
+    report = check(members, [Vocab([b"a"])] * 3)  # the offline trio on 30 GSM8K dev questions
+    assert report.drop == (0, 1) and report.primary == 2  # 13.3 points < 2 SE (15.1), but 3.3% < 16.7% / 2
