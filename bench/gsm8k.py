@@ -33,9 +33,9 @@ from ensemble.vote import final_answer, vote  # noqa: E402
 # (run key, member indices, method, with solo); `-q`: Qwen-Coder (the strongest member on math) is main
 SYSTEMS = (("deepen-q:(0, 1, 2)", (0, 1, 2), "deepen-q", True),  # in this order: the run is long, so
            ("deepen-adapt:(0, 1, 2)", (0, 1, 2), "deepen-adapt", False),  # the most telling rows first
-           ("deepen-q:(0, 2)", (0, 2), "deepen-q", False),
            ("gac:(0, 1, 2)", (0, 1, 2), "gac", False),
            ("unite:(0, 1, 2)", (0, 1, 2), "unite", False),
+           ("deepen-q:(0, 2)", (0, 2), "deepen-q", False),
            ("deepen-q:(1, 2)", (1, 2), "deepen-q", False),
            ("deepen:(0, 1)", (0, 1), "deepen", False),
            *((f"{m}:{p}", p, m, False) for m in ("gac", "unite") for p in ((1, 2), (0, 2), (0, 1))))
