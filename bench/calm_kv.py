@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -60,12 +61,15 @@ def train_member(work: Path, name: str, data, tok, seed: int, budget: float) -> 
     return done
 
 
-def train_composition(work: Path, task, seed: int, budget: float, steps: int, lr: float) -> bool:
+def train_composition(work: Path, task, seed: int, budget: float, steps: int, lr: float,
+                      init: Path | None = None) -> bool:
     final = work / "composed"
     if (final / "compose.json").is_file():
         return True
     cfg = ComposeConfig(str(work / "anchor"), (str(work / "augment"),), CONNECTIONS, heads=4)
     model = compose(cfg, dtype=torch.float32, seed=seed).train()
+    if init is not None:  # go on from a finished composition, with a new warm-up and cosine schedule
+        model.blocks.load_state_dict(load_file(str(init / "composition.safetensors")))
     # 20% plain additions keep the anchor's own skill: trained on key sums alone, a composition that
     # overrides the anchor's number reading loses plain arithmetic (docs/bench-calm.md, digit anchor).
     data = task.key_arithmetic(task.train_keys, 40_000, seed) + task.arithmetic(10_000, seed + 10)
@@ -124,6 +128,7 @@ def main() -> None:
     ap.add_argument("--anchor-digits", action="store_true", help="the anchor reads numbers digit by digit")
     ap.add_argument("--compose-steps", type=int, default=COMPOSE_STEPS)
     ap.add_argument("--compose-lr", type=float, default=1e-3, help="peak learning rate of the composition")
+    ap.add_argument("--init-from", type=Path, help="a finished `composed` folder to go on training from")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "bench-calm.md")
     args = ap.parse_args()
@@ -140,7 +145,8 @@ def main() -> None:
         return
     if not train_member(work, "augment", task.recall(task.values), aug_tok, args.seed + 1, left()):
         return
-    if not train_composition(work, task, args.seed, left(), args.compose_steps, args.compose_lr):
+    if not train_composition(work, task, args.seed, left(), args.compose_steps, args.compose_lr,
+                             args.init_from):
         return
     t0 = time.monotonic()
     results = evaluate(work, task, args.seed)

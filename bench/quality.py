@@ -25,11 +25,15 @@ Made by `python bench/quality.py` from the results of `bench/qa_wikidata.py`, `b
 `bench/deepen_speed.py` (commands in each script's docstring), on the three offline default models in bf16
 on 2 shared CPU cores. Each cell: accuracy, the number of examples it and all its members answered (n),
 **its difference to its best member on those examples**, and the examples it wins / loses against that
-member. Solo rows: the member alone. `DeePEn-Avg`: equal weights, main model = the subset's best member
-on the dev set; `DeePEn-Adapt`, `(dev weights)`: weights proportional to the dev scores
-(`python -m ensemble score`, 100 qa_wikidata examples disjoint from the sample). `(Qwen-Coder main)`:
-DeePEn-Avg with Qwen-Coder as the main model. `vote over fused + solos`: majority of the final numbers
-of the fused answer and its members' solo answers (GSM8K only).
+member. Solo rows: the member alone. The oracle row: some member alone is right (no system that picks
+one member's answer per example can beat it). `DeePEn-Avg`: equal weights, main model = the subset's
+best member on the task's dev set; `DeePEn-Adapt`, `(dev weights)`: weights proportional to the dev
+scores. Dev sets are disjoint from the samples: qa_wikidata 100 examples
+(`presets/offline-default-adapt.yaml`: SmolLM2 42.0, Gemma3 55.0, Qwen-Coder 37.0), GSM8K 30 questions
+(`python -m ensemble check --preset offline-default --data gsm8k --n 30 --apply weight --out
+presets/offline-default-math.yaml`: 3.3, 0.0, 16.7, so Qwen-Coder is the main model on GSM8K, written
+`(Qwen-Coder main)`). `vote over fused + solos`: majority of the final numbers of the fused answer and its
+members' solo answers (GSM8K only).
 """
 FINDINGS = """## What the numbers say
 
