@@ -54,18 +54,22 @@ FINDINGS = """## What the numbers say
   members alone score SmolLM2 0.0, Gemma3 0.0, Qwen-Coder 6.0: the oracle row (some member right) is 6.0,
   exactly Qwen-Coder, so the two small members know nothing Qwen-Coder lacks. DeePEn-Avg with Qwen-Coder
   as main scores 5.0 (−1.0: 5 wins, 6 losses), DeePEn-Adapt with the math dev weights (0.5 / 0.015 / 2.5)
-  5.1 (−1.0, 5 / 6), UniTE GSM8K_UNITE; voting over the fused and solo answers 4.0 (with two members at
-  0%, the majority is mostly the fused answer or noise). The ensembles do reach 5 answers Qwen-Coder alone
-  misses, but a worked solution is 60–128 tokens long, and every near-tie the weak members tip sends the
-  rest of the chain elsewhere (DeePEn-Adapt keeps Qwen-Coder's final number on only 29 of 98 questions),
-  so they lose as many as they win. The compatibility check on 30 dev questions (3.3 / 0.0 / 16.7)
-  recommends Qwen-Coder alone (both small members score under half of its score) or the dev-weighted
-  triple, which loses 1.0 point: at the edge of the goal's 1-point tolerance. With 6% accuracy, 100
-  questions cannot resolve a 1-point difference either way (standard error ~2.4 points); the evidence is
-  that there is nothing to gain, not that DeePEn hurts.
-- **Not run** (CPU time: a GSM8K question costs ~30–60 s per system on this machine): on GSM8K, GaC
-  beyond GSM8K_GAC_N questions and every pair; on qa_wikidata, the DeePEn-Adapt pairs beyond ~43 examples,
+  5.0 (−1.0, 5 / 6), UniTE 3.0 (−3.0, 2 / 5), GaC 2.0 (−4.0, 2 / 6); voting over the fused and solo
+  answers at best 4.0 (with two members at 0%, the majority is mostly the fused answer or noise). DeePEn
+  does reach 5 answers Qwen-Coder alone misses, but a worked solution is 60–128 tokens long, and every
+  near-tie the weak members tip sends the rest of the chain elsewhere (DeePEn-Adapt keeps Qwen-Coder's
+  final number on only 29 of 100 questions, UniTE on 13, GaC on 12), so it loses as many as it wins.
+  The compatibility check on 30 dev questions (3.3 / 0.0 / 16.7) recommends Qwen-Coder alone (both
+  small members score under half of its score) or the dev-weighted triple, which loses 1.0 point: at the
+  edge of the goal's 1-point tolerance. With 6% accuracy, 100 questions cannot resolve a 1-point
+  difference either way (standard error ~2.4 points); the evidence is that there is nothing to gain,
+  not that DeePEn hurts.
+- **Not run** (CPU time: a GSM8K question costs 24–70 s per system on this machine, one thread): on
+  GSM8K, every pair (9 systems, about 4 CPU-hours); on qa_wikidata, the DeePEn-Adapt pairs beyond ~43 examples,
   the append-only UniTE rows beyond 300, and the dev-weighted UniTE and GaC rows.
+- **Reproducibility.** 14 GSM8K UniTE questions were decoded twice by accident (a second process); 2 of
+  the 14 answers differ, probably from bf16 rounding when a prompt prefix comes from the prompt cache
+  instead of one whole prefill. The first run's rows are the ones kept.
 
 - **DeePEn can only re-rank near-ties of its main model.** Five AdamW steps at lr 0.15 with the published
   cosine schedule move a logit by at most ~0.67, so the emitted token is one the main model already gives
