@@ -65,8 +65,8 @@ FINDINGS = """## What the numbers say
   difference either way (standard error ~2.4 points); the evidence is that there is nothing to gain,
   not that DeePEn hurts.
 - **Not run** (CPU time: a GSM8K question costs 24–70 s per system on this machine, one thread): on
-  GSM8K, every pair (9 systems, about 4 CPU-hours); on qa_wikidata, the DeePEn-Adapt pairs beyond ~43 examples,
-  the append-only UniTE rows beyond 300, and the dev-weighted UniTE and GaC rows.
+  GSM8K, every pair (9 systems, about 4 CPU-hours). qa_wikidata has every system on all 500 examples:
+  the dev-weighted rows add DeePEn-Adapt pairs +2.6 / +2.8 / +1.2 and UniTE +1.2, GaC +1.0 on the triple.
 - **Reproducibility.** 14 GSM8K UniTE questions were decoded twice by accident (a second process); 2 of
   the 14 answers differ, probably from bf16 rounding when a prompt prefix comes from the prompt cache
   instead of one whole prefill. The first run's rows are the ones kept.
