@@ -75,7 +75,9 @@ def evaluate(n: int, out: Path, max_seconds: float, patterns: list[str], shard: 
                 if time.perf_counter() - start > max_seconds:
                     print(f"stopped: {system[0]} at {k}/{len(sample)}", file=sys.stderr)
                     return
-                ensemble = ensembles.setdefault(system[0], make(models, system))
+                if system[0] not in ensembles:
+                    ensembles[system[0]] = make(models, system)
+                ensemble = ensembles[system[0]]
                 answers, seconds = run_example(ensemble, prefix, {"input": math_prompt(ex)}, system)
                 gold = final_answer(ex["answer"])
                 for name, text in answers.items():

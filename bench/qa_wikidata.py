@@ -34,7 +34,7 @@ from ensemble.engine import Ensemble  # noqa: E402
 from ensemble.events import FUSED, Finished  # noqa: E402
 from ensemble.offline import MANIFEST  # noqa: E402
 from ensemble.presets import load_preset  # noqa: E402
-from ensemble.scoring import adapt, fewshot_prefix, hit, seeded_order, targets_of  # noqa: E402
+from ensemble.scoring import ANSWER, adapt, fewshot_prefix, hit, seeded_order, targets_of  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "bigbench" / "qa_wikidata.json"
 MEMBERS = tuple(f"offline:{m.name}" for m in MANIFEST)  # SmolLM2, Gemma-3, Qwen2.5-Coder
@@ -67,9 +67,6 @@ def systems(n_members: int):
     return out
 
 
-ANSWER = SamplingConfig(max_new_tokens=8, stop=("\n", "."))
-
-
 def build(models, system, sampling: SamplingConfig = ANSWER, main: int | None = None,
           scored: Path = SCORED) -> Ensemble:
     """`main`: this member (index into MEMBERS) is primary, weights equal, no dev scores needed.
@@ -80,7 +77,8 @@ def build(models, system, sampling: SamplingConfig = ANSWER, main: int | None = 
     if main is not None:
         primary = idx.index(main)
     elif name == "deepen" or variant == "adapt":
-        scored_weights, primary = adapt([dev_scores(scored)[i] for i in idx])
+        scores = dev_scores(scored)
+        scored_weights, primary = adapt([scores[i] for i in idx])
         weights = scored_weights if variant == "adapt" else weights
     members = tuple(MemberSpec(models[i].spec.model, weight=w, dtype="bf16") for i, w in zip(idx, weights, strict=True))
     config = EnsembleConfig(

@@ -227,15 +227,15 @@ def run_dev(args: argparse.Namespace) -> int:
     models = load_models(config.members)
     scores = score_members(models, examples)
     out = args.out or PRESET_DIR / f"{path.stem}-adapt.yaml"
+    dev = f"{args.n} examples of {args.data.name}"
     if args.command == "score":
-        data = write_scores(path, scores, out, dev=f"{args.n} examples of {args.data.name}")
+        data = write_scores(path, scores, out, dev=dev)
         print(f"wrote {out}: weights {[m['weight'] for m in data['members']]}, primary {data['primary']}")
         return 0
     report = check(scores, [m.vocab for m in models])
     print(report.text())
     if args.apply:
-        write_scores(path, scores, out, report.drop if args.apply == "drop" else (),
-                     dev=f"{args.n} examples of {args.data.name}")
+        write_scores(path, scores, out, report.drop if args.apply == "drop" else (), dev=dev)
         print(f"wrote {out}")
     return 0
 

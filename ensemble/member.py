@@ -22,7 +22,10 @@ class Member:
         self.prompt = list(prompt)
         self.answer: list[int] = []  # the member's ids for the fused answer so far
         self.window = window
-        self.cache, self.cached = lm.prompts.take(self.prompt)  # cached: ids whose keys/values are in the cache
+        # Taken just before the first launch (`forward_all`), not here: a solo answer then reuses the prompt
+        # its fused twin just prefilled, since the runs start together and the fused one launches first.
+        self.cache: DynamicCache | None = None
+        self.cached: list[int] = []  # ids whose keys/values are in the cache
         self.error: str | None = None
         self.forward_s = 0.0
         self.forwards = 0
@@ -34,8 +37,14 @@ class Member:
     def target(self) -> list[int]:
         return self.prompt + self.answer
 
+    def take_prompt(self) -> None:
+        """Start from the longest stored prefix of the prompt (kvcache.py)."""
+        self.cache, self.cached = self.lm.prompts.take(self.prompt)
+
     def launch(self) -> torch.Tensor:
         """Run the ids not yet in the cache; return the next-token logits [V_i] (not synchronised)."""
+        if self.forwards == 0 and self.cache is None:
+            self.take_prompt()
         feed = self.target[len(self.cached):]
         start = time.perf_counter()
         ids = torch.tensor([feed], device=self.lm.device)
@@ -82,6 +91,9 @@ def forward_all(members: Sequence[Member], needed: Sequence[bool]) -> list[torch
     Every forward is launched before any result is read. A member that raises is marked failed (its
     `error` is set) and the others carry on.
     """
+    for m, need in zip(members, needed, strict=True):
+        if need and m.forwards == 0 and m.cache is None:  # all before any launch: copies of one model in
+            m.take_prompt()  # one answer don't reuse each other's prefill, so they stay bit-identical
     with torch.inference_mode():
         launched = [_launch_safely(m) if need else None for m, need in zip(members, needed, strict=True)]
         return [None if lg is None else torch.softmax(lg.float(), -1).cpu() for lg in launched]

@@ -78,17 +78,17 @@ def fewshot_prefix(examples: list[dict], order: list[int]) -> str:
 
 def dev_examples(path: Path, n: int) -> DevSet:
     """The last n of the seed-0 order, each prompt with the few-shot prefix."""
-    if path.suffix == ".jsonl" or str(path) == "gsm8k":
+    math = str(path) == "gsm8k" or path.suffix == ".jsonl"
+    if math:
         prefix, rows = math_task(gsm8k_file() if str(path) == "gsm8k" else path)
-        sampling = MATH
         examples = [Example(prefix + math_prompt(r), (final_answer(r["answer"]),)) for _, r in rows]
     else:
         raw, order = seeded_order(path)
-        prefix, sampling = fewshot_prefix(raw, order), ANSWER
+        prefix = fewshot_prefix(raw, order)
         examples = [Example(prefix + raw[i]["input"], targets_of(raw[i])) for i in order[SHOTS:]]
     if n > len(examples):
         raise ConfigError(f"{path} has {len(examples)} examples; asked for {n} dev examples")
-    return DevSet(tuple(examples[-n:]), sampling, sampling is MATH)
+    return DevSet(tuple(examples[-n:]), MATH if math else ANSWER, math)
 
 
 def gsm8k_file() -> Path:

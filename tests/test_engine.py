@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ensemble.events import Piece
+from ensemble.events import Finished, Piece
 from ensemble.prompting import prompt_ids
 from tests.helpers import config, greedy_ids, load, pieces_and_final, run_fused
 
@@ -122,3 +122,25 @@ def test_prompt_prefix_is_reused_across_answers(fixture_dirs, monkeypatch):
     fed_first_step = next(e for e in events if isinstance(e, Piece)).fed
     for i, p in enumerate(second):
         assert fed_first_step[i] < len(p) - 10, (fed_first_step, [len(p) for p in second])
+
+
+def test_solo_answers_reuse_the_fused_prefill(fixture_dirs, monkeypatch):
+    """With solo columns, each member's solo answer starts from the prompt its fused twin just prefilled:
+    it feeds one id at its first step instead of the whole prompt, every cached launch equals a full
+    recompute, and the solo text equals that member decoding alone from an empty cache."""
+    from ensemble.engine import Ensemble
+
+    checked = check_every_launch(monkeypatch)
+    paths = [fixture_dirs["uni-gemma3"], fixture_dirs["bpe-qwen2"]]
+    models = load(paths)
+    messages = [{"role": "user", "content": "Q: the capital of France?\nA: Paris\n" * 3 + "Q: snow?"}]
+    events = list(Ensemble(models, config(paths, "gac", max_new_tokens=12)).stream(messages, solo=True))
+    for i, lm in enumerate(models):
+        first = next(e for e in events if isinstance(e, Piece) and e.stream == i)
+        assert first.fed == (1,), (i, first.fed)
+        solo = next(e for e in events if isinstance(e, Finished) and e.stream == i)
+        lm.prompts.clear()
+        alone = list(Ensemble([lm], config([paths[i]], "average", max_new_tokens=12)).stream(messages))
+        assert next(e for e in alone if isinstance(e, Piece)).fed[0] > 20  # a full prefill
+        assert solo.text == pieces_and_final(alone)[1].text, i
+    assert checked
