@@ -1,4 +1,4 @@
-"""GSM8K subset: each member alone, DeePEn and UniTE ensembles, and answer-level voting over them.
+"""GSM8K subset: each member alone, DeePEn, GaC and UniTE ensembles, and answer-level voting over them.
 
     python bench/gsm8k.py --n 100 --max-seconds 540     # resumable; repeat until done
     python bench/gsm8k.py --n 100 --report              # print the table
@@ -38,7 +38,8 @@ SYSTEMS = (("deepen-q:(0, 1, 2)", (0, 1, 2), "deepen-q", True),  # in this order
            ("deepen-q:(0, 2)", (0, 2), "deepen-q", False),
            ("deepen-q:(1, 2)", (1, 2), "deepen-q", False),
            ("deepen:(0, 1)", (0, 1), "deepen", False),
-           *((f"{m}:{p}", p, m, False) for m in ("gac", "unite") for p in ((1, 2), (0, 2), (0, 1))))
+           *((f"{m}:{p}", p, m, False) for m in ("gac", "unite") for p in ((1, 2), (0, 2), (0, 1))),
+           *((f"deepen-adapt:{p}", p, "deepen-adapt", False) for p in ((0, 2), (1, 2), (0, 1))))
 
 
 MATH_SCORED = ROOT / "presets" / "offline-default-math.yaml"  # `check --data gsm8k --n 30 --apply weight`

@@ -14,6 +14,7 @@ so they never overlap the quality benchmarks' samples (which read the same order
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import json
 import random
 import re
@@ -23,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.scalarstring import FoldedScalarString
 
 from .config import EnsembleConfig, SamplingConfig
 from .errors import ConfigError
@@ -160,19 +164,29 @@ def adapt(scores: Sequence[float]) -> tuple[tuple[float, ...], int]:
 def write_scores(preset: Path, scores: Sequence[MemberScore], out: Path, drop: Sequence[int] = (),
                  dev: str = "") -> dict:
     """The preset's YAML with each member's `score` and derived `weight`, and `primary`, written to `out`
-    (comments are not kept); members in `drop` are left out. `dev` names the dev set in the description."""
-    data = yaml.safe_load(preset.read_text()) or {}
+    with its comments and layout kept (ruamel.yaml's round trip); members in `drop` are left out. `dev`
+    names the dev set in the description. Returns the written preset as plain data."""
+    rt = YAML()
+    rt.width, rt.preserve_quotes = 100, True
+    rt.indent(mapping=2, sequence=4, offset=2)
+    data = rt.load(preset.read_text()) or CommentedMap()
     if dev:
-        data["description"] = (f"{str(data.get('description', '')).strip()} Dev scores: {dev}; weights "
-                               f"proportional to them, the best member primary.").strip()
+        data["description"] = FoldedScalarString(
+            f"{str(data.get('description', '')).strip()} Dev scores: {dev}; weights proportional to them, "
+            f"the best member primary.".strip() + "\n")
     members = data.get("members", [])
     if len(members) != len(scores):
         raise ConfigError(f"{preset}: {len(members)} members, {len(scores)} scores")
     kept = [i for i in range(len(members)) if i not in drop]
     weights, primary = adapt([scores[i].score for i in kept])
-    data["members"] = [dict(members[i], score=round(scores[i].score, 4), weight=w)
-                       for i, w in zip(kept, weights, strict=True)]
+    for i, w in zip(kept, weights, strict=True):
+        members[i]["score"], members[i]["weight"] = round(scores[i].score, 4), w
+    for i in sorted(drop, reverse=True):
+        del members[i]
     data["primary"] = primary
-    EnsembleConfig.from_dict({k: v for k, v in data.items() if k != "description"})  # still a valid preset
-    out.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    return data
+    text = io.StringIO()
+    rt.dump(data, text)
+    plain = yaml.safe_load(text.getvalue())
+    EnsembleConfig.from_dict({k: v for k, v in plain.items() if k != "description"})  # still a valid preset
+    out.write_text(text.getvalue())
+    return plain

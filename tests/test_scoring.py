@@ -77,3 +77,25 @@ def test_score_and_check_commands_write_presets(fixture_dirs, tmp_path, capsys):
                  "--out", str(tmp_path / "m.yaml")]) == 0
     assert all(m.score is not None for m in load_preset(str(tmp_path / "m.yaml")).members)
     assert "Dev scores: 3 examples of math.jsonl" in yaml.safe_load((tmp_path / "m.yaml").read_text())["description"]
+
+
+def test_write_scores_keeps_comments_and_layout(tmp_path):
+    """The rewritten preset keeps the source's comments and flow-style member rows; dropped members go,
+    and the result loads as a preset with the derived weights and primary."""
+    from pathlib import Path
+
+    from ensemble.scoring import MemberScore, write_scores
+
+    source = Path(__file__).resolve().parents[1] / "presets" / "offline-default.yaml"
+    scores = [MemberScore("s", 0.42, 1.2, 100), MemberScore("g", 0.55, 1.6, 100), MemberScore("q", 0.1, 1.3, 100)]
+    out = tmp_path / "scored.yaml"
+    data = write_scores(source, scores, out, drop=(2,), dev="100 examples of qa_wikidata.json")
+    text = out.read_text()
+    assert "# Gemma has no chat template" in text
+    assert '{model: "offline:gemma-3-270m", dtype: bf16, score: 0.55, weight:' in text
+    assert "qwen2.5-coder" not in text.split("description")[1].split("members:")[1]
+    config = load_preset(str(out))
+    assert [m.score for m in config.members] == [0.42, 0.55] and config.primary == 1
+    assert config.weights == tuple(m["weight"] for m in data["members"]) and config.weights[0] < config.weights[1]
+    assert data["description"].rstrip().endswith("Dev scores: 100 examples of qa_wikidata.json; weights "
+                                                  "proportional to them, the best member primary.")
