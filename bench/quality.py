@@ -129,6 +129,27 @@ def quality_table() -> list[str]:
     return lines
 
 
+def kept_section() -> list[str]:
+    """GSM8K: on how many questions each ensemble ends on the same final number as its best member alone.
+    A worked solution is 60-128 tokens, so one near-tie tipped by a weak member re-routes the rest."""
+    path = RESULTS / "gsm8k.jsonl"
+    if not path.exists():
+        return ["(not measured yet)"]
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    final = {(r["system"], r["id"]): r["final"] for r in rows}
+    hits = with_votes(rows)
+    lines = ["| System | same final number as its best member alone | its best member |", "|---|---|---|"]
+    for system in sorted(x for x in hits if not x.startswith(("solo:", "vote+"))):
+        members = [f"solo:{i}" for i in re.findall(r"\d", system.split(":", 1)[1])]
+        if not all(m in hits for m in members):
+            continue
+        n, _, best, *_ = compare(hits, system, members)
+        ids = set(hits[system]).intersection(*(hits[m] for m in members))
+        kept = sum(final[(system, i)] == final[(best, i)] for i in ids)
+        lines.append(f"| {label(system)} | {kept} of {n} | {label(best)} |")
+    return lines
+
+
 def speed_section() -> list[str]:
     path = RESULTS / "deepen_speed.jsonl"
     if not path.exists():
@@ -170,8 +191,9 @@ def speed_section() -> list[str]:
 
 def main() -> None:
     doc = ROOT / "docs" / "bench-quality.md"
-    text = "\n".join([HEAD, "## Quality", "", *quality_table(), "", "## DeePEn speed and memory", "",
-                      *speed_section(), "", FINDINGS]) + "\n"
+    text = "\n".join([HEAD, "## Quality", "", *quality_table(), "",
+                      "## GSM8K: how far the ensembles stray from their best member", "", *kept_section(), "",
+                      "## DeePEn speed and memory", "", *speed_section(), "", FINDINGS]) + "\n"
     doc.write_text(text)
     print(text)
 
