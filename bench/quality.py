@@ -51,23 +51,24 @@ FINDINGS = """## What the numbers say
   +2.8, UniTE +1.8, GaC +1.4) or all three with the dev weights and Gemma3 as primary (DeePEn-Adapt +4.6).
   No recommended configuration loses to its best member. The earlier rule (10 points, no noise test)
   dropped SmolLM2 as well, although SmolLM2 lifts every DeePEn ensemble it joins.
-- **GSM8K (100 questions): no configuration beats Qwen-Coder, and none could be expected to.** The
-  members alone score SmolLM2 0.0, Gemma3 0.0, Qwen-Coder 6.0: the oracle row (some member right) is 6.0,
-  exactly Qwen-Coder, so the two small members know nothing Qwen-Coder lacks. DeePEn-Avg with Qwen-Coder
-  as main scores 5.0 (−1.0: 5 wins, 6 losses), DeePEn-Adapt with the math dev weights (0.5 / 0.015 / 2.5)
-  5.0 (−1.0, 5 / 6), UniTE 3.0 (−3.0, 2 / 5), GaC 2.0 (−4.0, 2 / 6); voting over the fused and solo
-  answers at best 4.0 (with two members at 0%, the majority is mostly the fused answer or noise). DeePEn
-  does reach 5 answers Qwen-Coder alone misses, but a worked solution is 60–128 tokens long, and every
-  near-tie the weak members tip sends the rest of the chain elsewhere (DeePEn-Adapt keeps Qwen-Coder's
-  final number on only 29 of 100 questions, UniTE on 13, GaC on 12), so it loses as many as it wins.
-  The compatibility check on 30 dev questions (3.3 / 0.0 / 16.7) recommends Qwen-Coder alone (both
-  small members score under half of its score) or the dev-weighted triple, which loses 1.0 point: at the
-  edge of the goal's 1-point tolerance. With 6% accuracy, 100 questions cannot resolve a 1-point
-  difference either way (standard error ~2.4 points); the evidence is that there is nothing to gain,
-  not that DeePEn hurts.
-- **Not run** (CPU time: a GSM8K question costs 24–70 s per system on this machine, one thread): on
-  GSM8K, every pair (9 systems, about 4 CPU-hours). qa_wikidata has every system on all 500 examples:
-  the dev-weighted rows add DeePEn-Adapt pairs +2.6 / +2.8 / +1.2 and UniTE +1.2, GaC +1.0 on the triple.
+- **GSM8K (100 questions, every method, every pair and the triple): no configuration beats Qwen-Coder,
+  and none could be expected to.** The members alone score SmolLM2 0.0, Gemma3 0.0, Qwen-Coder 6.0: the
+  oracle row (some member right) is 6.0, exactly Qwen-Coder, so the two small members know nothing
+  Qwen-Coder lacks. Triples: DeePEn-Avg and DeePEn-Adapt 5.0 (−1.0: 5 wins, 6 losses), UniTE 3.0 (−3.0),
+  GaC 2.0 (−4.0). Pairs with Qwen-Coder: UniTE + SmolLM2 6.0 (±0, 4 / 4, the only tie), DeePEn 3.0 with
+  SmolLM2 (−3.0) and 4.0 with Gemma3 (−2.0), GaC 4.0 and 1.0, UniTE + Gemma3 2.0. SmolLM2 + Gemma3 is
+  0.0 for every method. DeePEn-Adapt's pairs give the same answers as DeePEn-Avg's on all 300 pair
+  questions: with two members the weights only scale the averaged relative row, and the search into the
+  main model found the same argmax. Voting over fused + solos never helps (with two members at 0%, the
+  majority is the fused answer or noise). The ensembles do reach answers Qwen-Coder misses (DeePEn's
+  triple 5), but a worked solution is 60–128 tokens, and every near-tie a weak member tips sends the rest
+  of the chain elsewhere (the table above: DeePEn keeps Qwen-Coder's final number on 26–51 of 100
+  questions, UniTE and GaC on 12–22), so they lose as many as they win. The compatibility check on 30
+  dev questions (3.3 / 0.0 / 16.7) recommends Qwen-Coder alone (both small members score under half of
+  its score) or the dev-weighted triple at −1.0, the edge of the goal's 1-point tolerance. With 6%
+  accuracy the paired difference's standard error is about 3 points (√(wins + losses) / 100), so 100
+  questions cannot separate −1 from 0; the evidence is that there is nothing to gain, not that DeePEn
+  hurts. qa_wikidata has every system on all 500 examples.
 - **Reproducibility.** 14 GSM8K UniTE questions were decoded twice by accident (a second process); 2 of
   the 14 answers differ, probably from bf16 rounding when a prompt prefix comes from the prompt cache
   instead of one whole prefill. The first run's rows are the ones kept.
