@@ -38,13 +38,13 @@ class Member:
         return self.prompt + self.answer
 
     def take_prompt(self) -> None:
-        """Start from the longest stored prefix of the prompt (kvcache.py)."""
-        self.cache, self.cached = self.lm.prompts.take(self.prompt)
+        """Start from the longest stored prefix of the prompt (kvcache.py); once, before the first forward."""
+        if self.forwards == 0 and self.cache is None:
+            self.cache, self.cached = self.lm.prompts.take(self.prompt)
 
     def launch(self) -> torch.Tensor:
         """Run the ids not yet in the cache; return the next-token logits [V_i] (not synchronised)."""
-        if self.forwards == 0 and self.cache is None:
-            self.take_prompt()
+        self.take_prompt()
         feed = self.target[len(self.cached):]
         start = time.perf_counter()
         ids = torch.tensor([feed], device=self.lm.device)
@@ -92,8 +92,8 @@ def forward_all(members: Sequence[Member], needed: Sequence[bool]) -> list[torch
     `error` is set) and the others carry on.
     """
     for m, need in zip(members, needed, strict=True):
-        if need and m.forwards == 0 and m.cache is None:  # all before any launch: copies of one model in
-            m.take_prompt()  # one answer don't reuse each other's prefill, so they stay bit-identical
+        if need:  # all before any launch: copies of one model in one answer don't reuse each other's
+            m.take_prompt()  # prefill, so they stay bit-identical
     with torch.inference_mode():
         launched = [_launch_safely(m) if need else None for m, need in zip(members, needed, strict=True)]
         return [None if lg is None else torch.softmax(lg.float(), -1).cpu() for lg in launched]
