@@ -82,7 +82,7 @@ def search_cost(models, steps) -> dict:
     for name, method in (("deepen", deepen), ("gac", gac)):
         start = time.perf_counter()
         for probs in steps:
-            method.align(probs)
+            method.align(probs, torch.ones(len(probs)))
         times[f"{name}_align_ms"] = round((time.perf_counter() - start) * 1e3 / len(steps), 2)
     return times
 
@@ -104,8 +104,8 @@ def fidelity(models, steps) -> dict:
         out["exact_same"] += ref == int(deepen_step(ours, probs, ones, DeepenOptions()).argmax())
         out["sparse_same"] += ref == int(deepen_step(sparse, probs, ones, DeepenOptions()).argmax())
         ids = probs[0].topk(DeepenOptions().candidates).indices
-        dense = published[0].take(ids)[0]
-        values, index = sparse[0].take(ids)
+        dense = published[0].take(ids, torch.device("cpu"))[0]
+        values, index = sparse[0].take(ids, torch.device("cpu"))
         approx = torch.zeros_like(dense).scatter_(1, index, values)
         approx += (1 - approx.sum(-1, keepdim=True)) / dense.shape[1]
         out["sparse_row_tv"] += float(0.5 * (approx - dense).abs().sum(-1).mean()) / len(steps)
@@ -123,7 +123,7 @@ def memory(models, steps) -> dict:
     method = make_method("deepen", models)
     built = peak = proc.memory_info().rss
     for probs in steps:
-        method.align(probs)
+        method.align(probs, torch.ones(len(probs)))
         peak = max(peak, proc.memory_info().rss)
     return {"exact_after_build_mb": round((built - base) / 2**20), "exact_peak_steps_mb": round((peak - base) / 2**20)}
 

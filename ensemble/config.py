@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ class MemberSpec:
             raise ConfigError("a member needs a model: a Hub id or a local folder")
         if self.score is not None and not 0 <= self.score <= 1:
             raise ConfigError(f"member {self.model!r}: score must be in [0, 1], got {self.score}")
-        if not self.weight > 0:
+        if not 0 < self.weight < math.inf:
             raise ConfigError(f"member {self.model!r}: weight must be > 0, got {self.weight}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"member {self.model!r}: dtype must be one of {DTYPES}, got {self.dtype!r}")
@@ -50,8 +51,8 @@ class SamplingConfig:
     def __post_init__(self):
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 <= self.temperature < math.inf:  # written so that nan fails too
+            raise ConfigError(f"temperature must be a number >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         object.__setattr__(self, "stop", tuple(s for s in self.stop if s))

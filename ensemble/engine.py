@@ -104,13 +104,17 @@ def start_run(stream: int, models: Sequence[LoadedModel], prompts: Sequence[list
 def step(run: Run, sampling: SamplingConfig) -> Iterator[Event]:
     """One fused token: forward, align, fuse, choose, attribute, re-sync, release text."""
     start = time.perf_counter()
+    if any(m.error is None and len(m.target) > m.lm.context for m in run.members):
+        yield from release(run, run.text.finish())  # one fused piece can be several member tokens:
+        yield finish(run, "length", start)  # the budget is each member's own context, in its own tokens
+        return
     probs = consult(run)
     yield from report_failures(run)
     if all(p is None for p in probs):
         yield finish(run, "error")
         return
-    aligned = run.method.align(probs)
     weights = run.weights * torch.tensor([p is not None for p in probs], dtype=torch.float32)
+    aligned = run.method.align(probs, weights)
     fused = fuse(aligned.probs, weights) if aligned.fused is None else aligned.fused
     k = choose(fused, sampling, run.rng)
     token = int(aligned.support[k])

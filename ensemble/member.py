@@ -92,18 +92,20 @@ def forward_all(members: Sequence[Member], needed: Sequence[bool]) -> list[torch
     `error` is set) and the others carry on.
     """
     for m, need in zip(members, needed, strict=True):
-        if need:  # all before any launch: copies of one model in one answer don't reuse each other's
-            m.take_prompt()  # prefill, so they stay bit-identical
+        if need and m.error is None:  # all before any launch: copies of one model in one answer don't
+            _safely(m, m.take_prompt)  # reuse each other's prefill, so they stay bit-identical
     with torch.inference_mode():
         launched = [_launch_safely(m) if need else None for m, need in zip(members, needed, strict=True)]
         return [None if lg is None else torch.softmax(lg.float(), -1).cpu() for lg in launched]
 
 
 def _launch_safely(m: Member) -> torch.Tensor | None:
-    if m.error is not None:
-        return None
+    return None if m.error is not None else _safely(m, m.launch)
+
+
+def _safely(m: Member, call):
     try:
-        return m.launch()
+        return call()
     except Exception as e:  # one member failing must not end the answer
         m.error = f"{type(e).__name__}: {e}"
         return None

@@ -19,6 +19,7 @@ from .vocab import ByteVocab
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 _RAW_BYTES = re.compile("([\udc80-\udcff]+)")
+_WORDS = re.compile(r"\s*\S+|\s+")  # a word with the white space before it; trailing white space
 
 
 def check_messages(messages: Sequence[Message]) -> list[Message]:
@@ -88,7 +89,24 @@ class Continuation:
         ids: list[int] = []
         for seg in _RAW_BYTES.split(data.decode("utf-8", "surrogateescape")):
             if seg and "\udc80" <= seg[0] <= "\udcff":  # a run of raw bytes (surrogateescape), not a char above it
-                ids += [self.vocab.byte_ids[ord(c) - 0xDC00] for c in seg if self.vocab.byte_ids[ord(c) - 0xDC00] >= 0]
+                ids += self.raw(seg.encode("utf-8", "surrogateescape"))
             elif seg:
-                ids += self.texts([seg])[0]
+                ids += self.exact(seg)
         return ids
+
+    def raw(self, data: bytes) -> list[int]:
+        return [self.vocab.byte_ids[b] for b in data if self.vocab.byte_ids[b] >= 0]
+
+    def exact(self, text: str) -> list[int]:
+        """Ids spelling exactly `text`'s bytes. A tokenizer's normalizer may rewrite text (Qwen2.5's NFC
+        turns "e\u0301" into "é", Gemma's turns "\u2581" into a space): then each word that does not
+        survive encoding is spelled with byte tokens, so the member reads what was emitted and re-sync
+        stays incremental."""
+        ids = self.texts([text])[0]
+        if self.vocab.text_bytes(ids) == text.encode():
+            return ids
+        words = _WORDS.findall(text)
+        out: list[int] = []
+        for word, wids in zip(words, self.texts(words), strict=True):
+            out += wids if self.vocab.text_bytes(wids) == word.encode() else self.raw(word.encode())
+        return out

@@ -32,8 +32,14 @@ class Relative:
     index: torch.Tensor  # [V, k] int32: their anchor ids
     anchors: int  # A
 
-    def take(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return self.values[ids].double(), self.index[ids].long()
+    @property
+    def device(self) -> torch.device:
+        return self.values.device
+
+    def take(self, ids: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Rows `ids` [m] -> values [m, k] float64 and anchor ids [m, k], on `device`."""
+        ids = ids.to(self.device)
+        return self.values[ids].to(device, torch.float64), self.index[ids].to(device, torch.long)
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,16 @@ class Exact:
     def anchors(self) -> int:
         return len(self.anchor_rows)
 
-    def take(self, ids: torch.Tensor) -> tuple[torch.Tensor, None]:
-        """Whole rows [m, A] float64 (None: no index, every anchor)."""
+    @property
+    def device(self) -> torch.device:
+        return self.anchor_rows.device
+
+    def take(self, ids: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, None]:
+        """Whole rows [m, A] float64 on `device` (None: no index, every anchor). Computed where the
+        embeddings live (a member's own GPU), then moved: the step's math runs on one device."""
         with torch.no_grad():
-            return dense_rows(self.embeddings[ids], self.anchor_rows, self.temperature).double(), None
+            rows = dense_rows(self.embeddings[ids.to(self.embeddings.device)], self.anchor_rows, self.temperature)
+            return rows.to(device, torch.float64), None
 
 
 @dataclass(frozen=True)
@@ -61,9 +73,10 @@ class Rows:
     local: torch.Tensor | None  # [m, k] long, in [0, u); None: the columns are the u = A anchors in order
 
 
-def gather(rels: Sequence, ids: Sequence[torch.Tensor]) -> tuple[int, list[Rows]]:
-    """The rows `ids[i]` [m_i] of each member's matrix (`Relative` or `Exact`) -> (u, rows per member)."""
-    taken = [r.take(i) for r, i in zip(rels, ids, strict=True)]
+def gather(rels: Sequence, ids: Sequence[torch.Tensor], device: torch.device) -> tuple[int, list[Rows]]:
+    """The rows `ids[i]` [m_i] of each member's matrix (`Relative` or `Exact`), all moved to `device`
+    (members may sit on different GPUs) -> (u, rows per member)."""
+    taken = [r.take(i, device) for r, i in zip(rels, ids, strict=True)]
     if any(index is None for _, index in taken):  # whole rows: every anchor is touched
         return rels[0].anchors, [Rows(v, index) for v, index in taken]
     touched, inverse = torch.unique(torch.cat([index.flatten() for _, index in taken]), return_inverse=True)

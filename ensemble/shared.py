@@ -83,10 +83,18 @@ def _build_union(vocabs: Sequence[ByteVocab], digest: str) -> SharedSpace:
 
 
 def identity_space(vocabs: Sequence[ByteVocab]) -> SharedSpace | None:
-    """The members' common vocabulary, id for id; None unless every member has the same table."""
+    """The members' common vocabulary, id for id; None unless every member has the same table. The
+    tables may differ in length by padding alone: lm_head rows past the tokenizer have no bytes (Qwen2.5-0.5B
+    has 151,936 rows, Qwen2.5-7B 152,064, over one tokenizer); the space is the shorter table."""
+    width = min(len(v.pieces) for v in vocabs)
     first = vocabs[0]
-    if any(v.pieces != first.pieces or v.end_ids != first.end_ids for v in vocabs[1:]):
+    if any(v.pieces[:width] != first.pieces[:width] or any(v.pieces[width:]) or v.end_ids != first.end_ids
+           for v in vocabs):
         return None
-    ids = torch.arange(len(first.pieces))
-    ids[list(first.special - set(first.end_ids))] = -1
-    return SharedSpace(first.pieces, frozenset(first.end_ids), tuple(ids for _ in vocabs), "same-" + first.digest)
+    tables = []
+    for v in vocabs:
+        ids = torch.arange(len(v.pieces))
+        ids[list(v.special - set(v.end_ids))] = -1
+        ids[width:] = -1
+        tables.append(ids)
+    return SharedSpace(first.pieces[:width], frozenset(first.end_ids), tuple(tables), "same-" + first.digest)

@@ -105,7 +105,9 @@ def build_byte_vocab(tokenizer, model_vocab_size: int = 0, extra_end_ids=()) -> 
         if len(pieces[i]) == 1 and (byte_ids[pieces[i][0]] == -1 or not _BYTE_FALLBACK.fullmatch(token)):
             byte_ids[pieces[i][0]] = i
     end_ids = {i for i in (tokenizer.eos_token_id, *extra_end_ids) if i is not None}
-    end_ids |= {vocab[m] for m in END_MARKERS if vocab.get(m) in added}  # a plain-text `</s>` stays text
+    # Only special tokens end a turn: Gemma-3's id 212 `</s>` is an added but non-special HTML tag, and
+    # an answer writing strikethrough HTML must go on.
+    end_ids |= {vocab[m] for m in END_MARKERS if vocab.get(m) in special}
     for i in end_ids:
         pieces[i] = b""
     return ByteVocab(tuple(pieces), frozenset(special | end_ids), tuple(sorted(end_ids)), tuple(byte_ids),

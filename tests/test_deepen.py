@@ -54,7 +54,7 @@ def loss_of(rels, probs, main_mass, m):
     """KL between the members' average relative distribution and the main member's, with its top-m
     candidates' probabilities replaced by `main_mass`."""
     tops = [p.topk(m) for p in probs]
-    u, rows = gather(rels, [t.indices for t in tops])
+    u, rows = gather(rels, [t.indices for t in tops], torch.device("cpu"))
     parts = [mix(r, t.values.double(), u, rels[0].anchors) for r, t in zip(rows, tops, strict=True)]
     target, floor = sum(q for q, _ in parts) / 2, sum(f for _, f in parts) / 2
     return float(kl_mean(target, floor, *mix(rows[0], main_mass, u, rels[0].anchors), rels[0].anchors))
@@ -79,7 +79,7 @@ def test_compact_step_equals_the_full_anchor_space(fixture_dirs):
     models, anchors, sparse = pair_matrices(fixture_dirs, k=8)
     probs = random_probs(models, torch.Generator().manual_seed(1))
     ids = [p.topk(16).indices for p in probs]
-    u, rows = gather(sparse, ids)
+    u, rows = gather(sparse, ids, torch.device("cpu"))
     assert u < sparse[0].anchors
     full = []
     for rel, i, p in zip(sparse, ids, probs, strict=True):

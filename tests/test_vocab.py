@@ -77,5 +77,5 @@ def test_alignment_at_step_time_calls_no_tokenizer(fixture_dirs):
         object.__setattr__(m, "tokenizer", Explodes())
     probs = [torch.softmax(torch.randn(len(m.vocab)), -1) for m in models]
     for method in methods:
-        aligned = method.align(probs)
+        aligned = method.align(probs, torch.ones(2))
         assert torch.allclose(aligned.probs.sum(-1), torch.ones(2))

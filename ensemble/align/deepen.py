@@ -66,13 +66,12 @@ class Deepen:
         self.options, self.primary = options, primary
         vocabs = [m.vocab for m in members]
         self.space = union_space(vocabs)
-        self.weights = torch.tensor([m.spec.weight for m in members], dtype=torch.float64)
         anchors = anchor_ids(self.space, vocabs)
         if len(anchors[0]) == 0:
             raise ConfigError("deepen needs tokens that every member shares; these vocabularies have none")
         self.relative = [relative_matrix(m, a, options) for m, a in zip(members, anchors, strict=True)]
 
-    def align(self, probs: Sequence[torch.Tensor | None]) -> Aligned:
+    def align(self, probs: Sequence[torch.Tensor | None], weights: torch.Tensor) -> Aligned:
         present = [i for i, p in enumerate(probs) if p is not None]
         main = self.primary if probs[self.primary] is not None else present[0]
         cand = probs[main].topk(min(self.options.candidates, probs[main].numel())).indices  # [m] main ids
@@ -81,7 +80,7 @@ class Deepen:
         if self.options.lr > 0 and len(present) > 1 and int(shared[0]) not in self.space.end:
             others = [i for i in present if i != main]
             mass = deepen_step([self.relative[i] for i in [main, *others]], [probs[i] for i in [main, *others]],
-                               self.weights[[main, *others]], self.options)
+                               weights.double()[[main, *others]], self.options)
         keep = shared >= 0
         tops = own_top(self.space, probs)
         owns = torch.tensor([t for t in tops if t >= 0], dtype=torch.long)
@@ -98,18 +97,24 @@ class Deepen:
 
 def deepen_step(rels: Sequence[Relative | Exact], probs: Sequence[torch.Tensor], weights: torch.Tensor,
                 options: DeepenOptions) -> torch.Tensor:
-    """Member 0 is the main member. -> the searched probabilities [m] of its `candidates` most likely
-    tokens (in the order of `probs[0].topk`)."""
+    """Member 0 is the main member. -> the searched probabilities [m] (CPU) of its `candidates` most
+    likely tokens (in the order of `probs[0].topk`).
+
+    All of the step's math runs on one device, the main member's table's: each member's candidate rows
+    and probabilities are moved there (members and probabilities may each sit on another device)."""
+    device = rels[0].device
     with torch.inference_mode(False), torch.enable_grad():  # plain tensors even if called under inference_mode
         tops = [p.topk(min(options.candidates, p.numel())) for p in probs]
-        u, rows = gather(rels, [t.indices.clone() for t in tops])
+        u, rows = gather(rels, [t.indices.clone() for t in tops], device)
         anchors = rels[0].anchors
-        w = weights.double() / weights.double().sum()
+        w = weights.to(device, torch.float64)
+        w = w / w.sum()
+        masses = [t.values.to(device, torch.float64) for t in tops]
         target, floor = 0, 0
-        for wi, r, t in zip(w, rows, tops, strict=True):  # q̄ = Σ w_i p_i P_i
-            q, q0 = mix(r, t.values.double().clone(), u, anchors)
+        for wi, r, mass in zip(w, rows, masses, strict=True):  # q̄ = Σ w_i p_i P_i
+            q, q0 = mix(r, mass, u, anchors)
             target, floor = target + wi * q, floor + wi * q0
-        return inverse_search(rows[0], tops[0].values.double().clone(), target, floor, u, anchors, options)
+        return inverse_search(rows[0], masses[0].clone(), target, floor, u, anchors, options).cpu()
 
 
 def inverse_search(rows: Rows, mass: torch.Tensor, target: torch.Tensor, floor: torch.Tensor, u: int, anchors: int,
