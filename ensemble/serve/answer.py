@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -73,6 +74,7 @@ class Answer:
         self.items: asyncio.Queue = asyncio.Queue()
         self.stopped = threading.Event()
         self.getter: asyncio.Future | None = None
+        self.checked = time.monotonic()  # when the client was last seen connected
         self.thread = threading.Thread(target=self.work, name="ensemble-answer", daemon=True)
 
     def start(self) -> Answer:
@@ -83,18 +85,21 @@ class Answer:
         self.stopped.set()
 
     async def next(self, request=None):
-        """The next item. With `request`, checks every POLL_S that the client is still connected, and stops
-        the answer (returning DONE) when it is not. Streaming responses leave that to Starlette."""
+        """The next item. With `request`, checks at least every POLL_S that the client is still connected
+        (also while items keep coming), and stops the answer (returning DONE) when it is not. Streaming
+        responses leave that to Starlette, which cancels the stream when the client goes."""
         while True:
+            if request is not None and time.monotonic() >= self.checked + POLL_S:
+                self.checked = time.monotonic()
+                if await request.is_disconnected():
+                    self.stop()
+                    return DONE
             if self.getter is None:
                 self.getter = asyncio.ensure_future(self.items.get())
             done, _ = await asyncio.wait({self.getter}, timeout=POLL_S if request is not None else None)
             if done:
                 item, self.getter = self.getter.result(), None
                 return item
-            if await request.is_disconnected():
-                self.stop()
-                return DONE
 
     def put(self, item) -> None:
         try:
