@@ -1,5 +1,7 @@
 """Command line: `python -m ensemble generate --model A --model B --method unite --prompt "..." --json`.
 
+`python -m ensemble serve --preset NAME` serves the preset as an OpenAI-compatible API (ensemble/serve/).
+
 The `generate` form below is a public contract; keep it working.
 """
 
@@ -17,6 +19,7 @@ from .errors import EnsembleError
 from .events import FUSED, Finished, MemberFailed, Piece, to_dict
 from .presets import PRESET_DIR, list_presets, load_preset, preset_path
 from .prompting import check_messages
+from .serve.cli import add_parser as add_serve_parser
 
 DEV_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bigbench" / "qa_wikidata.json"
 
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         dev.add_argument("--n", type=int, default=50, help="dev examples (the last n of the seed-0 order)")
         dev.add_argument("--out", type=Path, help="preset to write (default: presets/<preset>-adapt.yaml)")
     dev.add_argument("--apply", choices=["drop", "weight"], help="write the suggested preset to --out")
+    add_serve_parser(sub)
     return parser
 
 
@@ -248,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command in ("score", "check"):
             return run_dev(args)
+        if args.command == "serve":
+            from .serve.cli import run
+
+            return run(args)
         return run_chat(args) if args.command == "chat" else run_generate(args)
     except EnsembleError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import yaml
@@ -9,7 +10,15 @@ import yaml
 from .config import EnsembleConfig
 from .errors import ConfigError
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+def _preset_dir() -> Path:
+    """presets/ beside the package (a checkout or an editable install); else the copy that a wheel installs
+    under <prefix>/share/ensemble-chat/presets (pyproject.toml's data-files)."""
+    beside = Path(__file__).resolve().parent.parent / "presets"
+    return beside if beside.is_dir() else Path(sys.prefix) / "share" / "ensemble-chat" / "presets"
+
+
+PRESET_DIR = _preset_dir()
 
 
 def list_presets() -> list[str]:

@@ -1,0 +1,70 @@
+"""Log-probabilities from the fused distribution, step by step.
+
+The engine's events carry text and attribution, not the fused distribution, so for an answer that asks for
+logprobs the server gives the Ensemble a `Recorder` in place of its alignment method. The Recorder passes
+every call through; after each `align` it computes the fused distribution exactly as engine.step does
+(`aligned.fused`, else `fuse(aligned.probs, weights · alive)`) and replays `choose` with a twin of the run's
+seeded generator, so it knows the chosen token too (the generator is consumed by `choose` alone). This mirrors
+engine.step; the engine change that removes the mirror is described in docs/serve.md ("Limits").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..choose import choose
+from ..config import SamplingConfig
+from ..fuse import fuse
+
+
+@dataclass(frozen=True)
+class Choice:
+    token: bytes | None  # the chosen token's bytes; None for the end of the answer
+    logprob: float
+    top: tuple[tuple[bytes | None, float], ...]  # the most likely tokens, most likely first
+
+
+class Recorder:
+    """Stands in for an Ensemble's alignment method during one answer; `take()` returns the steps so far."""
+
+    def __init__(self, method, weights: tuple[float, ...], sampling: SamplingConfig, top: int):
+        self._method = method
+        self._weights = torch.tensor(weights, dtype=torch.float32)
+        self._sampling = sampling
+        self._rng = torch.Generator().manual_seed(sampling.seed)  # twin of engine.start_run's generator
+        self._top = top
+        self._steps: list[Choice] = []
+
+    def __getattr__(self, name):  # space, gated, consult_all, ...: the method's own
+        return getattr(self._method, name)
+
+    def align(self, probs):
+        aligned = self._method.align(probs)
+        alive = torch.tensor([p is not None for p in probs], dtype=torch.float32)
+        fused = aligned.fused if aligned.fused is not None else fuse(aligned.probs, self._weights * alive)
+        k = choose(fused, self._sampling, self._rng)
+        logp = fused.clamp_min(1e-30).log()  # [K]
+        values, order = logp.topk(min(self._top, len(logp)))
+        top = tuple((self._bytes(int(aligned.support[j])), _finite(v)) for v, j in zip(values, order, strict=True))
+        self._steps.append(Choice(self._bytes(int(aligned.support[k])), _finite(logp[k]), top))
+        return aligned
+
+    def _bytes(self, shared_id: int) -> bytes | None:
+        space = self._method.space
+        return None if shared_id in space.end else space.pieces[shared_id]
+
+    def take(self) -> tuple[Choice, ...]:
+        steps, self._steps = tuple(self._steps), []
+        return steps
+
+
+def _finite(value: torch.Tensor) -> float:
+    return max(float(value), -9999.0) if math.isfinite(float(value)) else -9999.0
+
+
+def token_text(token: bytes | None) -> str:
+    """A token as text: its UTF-8, with bytes that are part of a character written as \\xNN (as OpenAI does)."""
+    return "<|end|>" if token is None else token.decode("utf-8", "backslashreplace")
