@@ -28,7 +28,7 @@ from .export import to_json, to_markdown
 from .links import parse_link, share_url
 from .picker import FIELDS, SLOTS, config_from_settings, member_names, settings_from_config, settings_from_values
 from .picker import values_from_settings as picker_values
-from .render import FUSED_KEY, chart_html, column_messages, progress_html, status_html
+from .render import FUSED_KEY, chart_html, column_messages, progress_html, raw_html, status_html
 from .state import Limits, Session, StopSignals, apply_event, fail_turn, new_turn
 from .store import ComparisonStore, UnknownComparison
 
@@ -193,7 +193,8 @@ class Handlers:
                         "status": status_html(notes, kind),
                         "fused": gr.update(value=column_messages(session.turns, FUSED_KEY, names)),
                         "send": gr.update(interactive=not (session.shared_id or busy)),
-                        "rerun": gr.update(visible=bool(session.shared_id))}
+                        "rerun": gr.update(visible=bool(session.shared_id)),
+                        "raw": raw_html(session.turns, [FUSED_KEY, *map(str, range(SLOTS))])}
         for i in range(SLOTS):
             out[f"solo{i}"] = gr.update(value=column_messages(session.turns, str(i), names), visible=i < len(names),
                                         label=f"{names[i]} alone" if i < len(names) else "")

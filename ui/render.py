@@ -9,8 +9,13 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-# One per member slot; light backgrounds so the text stays readable (dark text on top).
+from .markdown import attributed, markdown_html, open_fence, piece_spans, safe_markdown
+
+# One per member slot: light theme background, dark theme background, and the underline style that tells members
+# apart without colour (WCAG 1.4.1). Text on them is #111 (light) or #f8fafc (dark): contrast above 7:1.
 COLOURS = ("#bfdbfe", "#fde68a", "#fbcfe8", "#bbf7d0")
+DARK_COLOURS = ("#1e3a8a", "#713f12", "#831843", "#14532d")
+LINES = ("solid", "dashed", "dotted", "double")
 FUSED_KEY = "fused"
 
 
@@ -30,12 +35,13 @@ def share_tooltip(driver: int, shares: Sequence[float], names: Sequence[str]) ->
     return f"driven by {lead} | " + " · ".join(parts)
 
 
-def token_span(piece: dict, names: Sequence[str]) -> str:
-    """One fused piece, coloured by its driver, with every member's share in the tooltip."""
+def token_span(piece: dict, names: Sequence[str], text: str | None = None) -> str:
+    """(Part of) one fused piece, coloured and underlined by its driver, every member's share in the tooltip;
+    focusable, so the shares are reachable by keyboard and tap too (ui/layout.py shows them)."""
     d = int(piece["driver"])
-    colour = COLOURS[d % len(COLOURS)]
     title = esc(share_tooltip(d, piece["shares"], names))
-    return f'<span class="tok m{d}" style="background:{colour}" title="{title}">{text_html(piece["text"])}</span>'
+    body = esc(piece["text"] if text is None else text)
+    return f'<span class="tok m{d % len(COLOURS)}" tabindex="0" title="{title}">{body}</span>'
 
 
 def end_note(column: dict) -> str:
@@ -49,11 +55,19 @@ def end_note(column: dict) -> str:
 
 
 def fused_html(column: dict, names: Sequence[str]) -> str:
-    return with_note("".join(token_span(p, names) for p in column.get("pieces", ())), column)
+    """The fused answer's markdown structure with every character in its piece's span (ui/markdown.py)."""
+    pieces = column.get("pieces", ())
+    text, owner = attributed(pieces)
+    body = markdown_html(text, piece_spans(text, owner, lambda i, t: token_span(pieces[i], names, t)))
+    return with_note(f'<div class="fused-md">{body}</div>' if text else "", column)
 
 
 def solo_html(column: dict) -> str:
-    return with_note(text_html(column.get("text", "")), column)
+    """A member's own answer as markdown for Gradio to render (sanitised); model-written HTML stays text."""
+    text = column.get("text", "")
+    fence = open_fence(text)
+    body = safe_markdown(text) + (f"\n{fence}\n" if fence else "")
+    return with_note(body, column)
 
 
 def with_note(body: str, column: dict) -> str:
@@ -75,10 +89,28 @@ def column_messages(turns: Sequence[dict], key: str, names: Sequence[str]) -> li
     return out
 
 
+def chip(i: int, name: str) -> str:
+    return f'<span class="chip tok m{i % len(COLOURS)}">{esc(name)}</span>'
+
+
 def legend_html(names: Sequence[str]) -> str:
-    chips = "".join(f'<span class="chip" style="background:{COLOURS[i % len(COLOURS)]}">{esc(n)}</span>'
-                    for i, n in enumerate(names))
-    return f'<div class="legend">Token colour = the member that drove it: {chips}</div>' if names else ""
+    chips = "".join(chip(i, n) for i, n in enumerate(names))
+    return (f'<div class="legend">Token colour and underline = the member that drove it: {chips} '
+            '<span class="note">(hover, tap or Tab to a token for every member\'s share)</span></div>'
+            if names else "")
+
+
+def column_id(key: str) -> str:
+    """A column's key in a turn ("fused", "0", ...) -> its name in the page ("fused", "solo0", ...)."""
+    return "fused" if key == FUSED_KEY else f"solo{int(key)}"
+
+
+def raw_html(turns: Sequence[dict], keys: Sequence[str]) -> str:
+    """Every answer's exact text, hidden, for the copy buttons: <div id="raw-COLUMN-N"> per column and turn, and
+    <div id="raw-user-N"> per prompt (a div: a <pre> or <textarea> would drop a leading newline)."""
+    answers = "".join(f'<div hidden id="raw-{column_id(k)}-{n}">{esc(t["columns"][k]["text"])}</div>'
+                      for n, t in enumerate(turns) for k in keys if k in t["columns"])
+    return answers + "".join(f'<div hidden id="raw-user-{n}">{esc(t["prompt"])}</div>' for n, t in enumerate(turns))
 
 
 def drive_stats(column: dict, n: int) -> tuple[list[float], list[float]]:
@@ -104,8 +136,8 @@ def chart_html(turns: Sequence[dict], names: Sequence[str]) -> str:
         return legend_html(names)
     drove, agreed = drive_stats(last, len(names))
     rows = "".join(
-        f'<tr><td><span class="chip" style="background:{COLOURS[i % len(COLOURS)]}">{esc(n)}</span></td>'
-        f'<td><div class="bar" style="width:{drove[i] * 100:.0f}%;background:{COLOURS[i % len(COLOURS)]}"></div>'
+        f'<tr><td>{chip(i, n)}</td>'
+        f'<td><div class="bar tok m{i % len(COLOURS)}" style="width:{drove[i] * 100:.0f}%"></div>'
         f"{drove[i]:.0%}</td><td>{agreed[i]:.0%}</td></tr>"
         for i, n in enumerate(names))
     return (legend_html(names) + '<table class="drive"><tr><th>member</th><th>drove (of the last answer)</th>'

@@ -1,0 +1,163 @@
+"""Chat habits and rendering in a real browser (Debian chromium): keyboard, markdown and code in every column,
+exact copy, hostile model output, the second attribution cue, contrast in both themes."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from ensemble.events import FUSED, Finished, Piece, Stats
+from tests.browser.test_ui_browser import FUSED_SPANS, open_app, send, wait_finished
+
+pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
+STATS = Stats(1, 0.0, 0.0, 0.0, (), (), (), ())
+CODE = "def fib(n):\n    if n < 2:\n        return n\n    a, b = 0, 1\n    for _ in range(n):\n" \
+       "        a, b = b, a + b\n    return a"
+ANSWER = f"Here is `fib`:\n\n```python\n{CODE}\n```\n\n- fast\n- **exact**\n"
+HOSTILE = ('<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> '
+           '[link](javascript:window.__pwned=3) ![t](http://127.0.0.1:9/track.png) <b>bold?</b>\n\n'
+           '```html\n<svg onload="window.__pwned=4">\n```')
+
+
+class Scripted:
+    """Stands in for models.stream: every column streams `answer` in pieces of 3 characters, drivers cycling,
+    while the real backend still loads the models (so the page goes through its real loading path)."""
+
+    def __init__(self, models, answer: str, delay: float = 0.0):
+        self.models, self.answer, self.delay, self.original = models, answer, delay, models.stream
+
+    def __enter__(self):
+        self.models.stream = self.stream
+        return self
+
+    def __exit__(self, *exc):
+        self.models.stream = self.original
+
+    def stream(self, config, messages, should_stop):
+        n = len(config.members)
+        parts = [self.answer[i:i + 3] for i in range(0, len(self.answer), 3)]
+        for k, part in enumerate(parts):
+            if should_stop():
+                for s in (FUSED, *range(n)):
+                    yield Finished(s, self.answer[:3 * k], "cancelled", STATS)
+                return
+            for s in (FUSED, *range(n)):
+                shares = tuple(0.7 if i == k % n else 0.3 / (n - 1) for i in range(n))
+                yield Piece(s, part, k % n, shares, tuple(i == k % n for i in range(n)), (1,) * n)
+            time.sleep(self.delay)
+        for s in (FUSED, *range(n)):
+            yield Finished(s, self.answer, "end", STATS)
+
+
+def bot(page, column: str):
+    return page.locator(f"#col-{column} [data-testid='bot']")
+
+
+def test_enter_sends_shift_enter_newline_esc_stops(page, app):
+    url, models = app
+    open_app(page, url)
+    box = page.locator("#prompt textarea")
+    with Scripted(models, "word " * 200, delay=0.05):
+        box.click()
+        box.type("first line")
+        box.press("Shift+Enter")
+        box.type("second line")
+        page.wait_for_timeout(300)
+        assert box.input_value() == "first line\nsecond line"  # a newline, nothing sent
+        expect(bot(page, "fused")).to_have_count(0)
+        box.press("Enter")
+        expect(bot(page, "fused")).to_have_count(1)
+        expect(box).to_have_value("")
+        expect(page.locator("#col-fused [data-testid='user']")).to_contain_text("second line")
+        expect(page.locator(FUSED_SPANS).nth(5)).to_be_attached()
+        page.keyboard.press("Escape")
+        expect(bot(page, "fused")).to_contain_text("[stopped]")
+    expect(page.locator("#status")).to_contain_text("stopped")
+
+
+def test_code_renders_with_indentation_in_every_column_and_copies_exactly(page, app):
+    url, models = app
+    open_app(page, url)
+    with Scripted(models, ANSWER):
+        send(page, "fibonacci please")
+        wait_finished(page)
+    for column in ("fused", "solo0", "solo1", "solo2"):
+        answer = bot(page, column).last
+        expect(answer.locator("pre code")).to_have_count(1)
+        assert answer.locator("pre code").inner_text().rstrip("\n") == CODE, column  # indentation kept
+        expect(answer.locator("code").first).to_have_text("fib")  # inline code
+        expect(answer.locator("li")).to_have_count(2)
+        expect(answer.locator("strong")).to_have_text("exact")
+        assert "```" not in answer.inner_text()
+        answer.hover()
+        page.locator(f"#col-{column} button[title='Copy message']").last.click()
+        page.wait_for_timeout(400)
+        assert page.evaluate("() => navigator.clipboard.readText()") == ANSWER, column
+    spans = page.locator("#col-fused pre code span.tok")
+    assert spans.count() > 10  # the attribution spans sit inside the code block
+    assert "".join(spans.all_text_contents()) == CODE
+    assert page.evaluate("() => getComputedStyle(document.querySelector('#col-fused pre code')).whiteSpace") == "pre"
+
+
+def test_hostile_model_output_stays_inert(page, app):
+    url, models = app
+    dialogs, requests = [], []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("request", lambda r: requests.append(r.url))
+    open_app(page, url)
+    with Scripted(models, HOSTILE):
+        send(page, "be evil")
+        wait_finished(page)
+    for column in ("fused", "solo0"):
+        answer = bot(page, column).last
+        expect(answer).to_contain_text("<script>window.__pwned=2</script>")  # shown as text
+        expect(answer).to_contain_text("<b>bold?</b>")
+        expect(answer.locator("pre code")).to_contain_text('<svg onload="window.__pwned=4">')
+        bad = answer.locator("img, script, svg:not(button svg), b, [onload], [onerror], a[href^='javascript']")
+        assert bad.count() == 0, (column, bad.evaluate_all("els => els.map(e => e.outerHTML)"))
+    page.locator("#col-fused a, #col-solo0 a").evaluate_all("els => els.forEach(e => e.click())")
+    page.wait_for_timeout(300)
+    assert dialogs == [] and page.evaluate("() => window.__pwned") is None
+    assert not [r for r in requests if "track.png" in r or r.endswith("/x")]
+
+
+def test_colour_toggle_and_second_cue(page, app):
+    url, models = app
+    open_app(page, url)
+    with Scripted(models, "alpha beta gamma delta epsilon"):
+        send(page, "words")
+        wait_finished(page)
+    styles = page.locator(FUSED_SPANS).evaluate_all(
+        "els => els.map(e => { const s = getComputedStyle(e); return [e.className, s.backgroundColor, "
+        "s.textDecorationLine, s.textDecorationStyle]; })")
+    by_member = {cls: (bg, line, style) for cls, bg, line, style in styles}
+    assert len(by_member) == 3
+    assert len({style for _, _, style in by_member.values()}) == 3  # told apart without colour too
+    assert all(line == "underline" for _, line, _ in by_member.values())
+    page.locator("#colour input").uncheck()
+    page.wait_for_timeout(200)
+    plain = page.locator(FUSED_SPANS).first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert plain == "rgba(0, 0, 0, 0)"
+    page.locator("#colour input").check()
+
+
+def test_shares_by_keyboard_focus_and_tap(page, app):
+    url, models = app
+    open_app(page, url)
+    with Scripted(models, "alpha beta gamma delta"):
+        send(page, "words")
+        wait_finished(page)
+    first = page.locator(FUSED_SPANS).first
+    first.focus()
+    tip = page.locator("#tok-tip")
+    expect(tip).to_be_visible()
+    expect(tip).to_have_text(re.compile(r"driven by \S+ \| .*70%"))
+    page.keyboard.press("Tab")  # the next token is the next tab stop
+    assert page.evaluate("() => document.activeElement.classList.contains('tok')")
+    page.keyboard.press("Escape")
+    expect(tip).to_be_hidden()
+    page.locator(FUSED_SPANS).nth(2).click()  # a tap
+    expect(tip).to_be_visible()
