@@ -161,3 +161,49 @@ def test_shares_by_keyboard_focus_and_tap(page, app):
     expect(tip).to_be_hidden()
     page.locator(FUSED_SPANS).nth(2).click()  # a tap
     expect(tip).to_be_visible()
+
+
+CONTRAST_JS = """(selector) => {
+  const parse = (c) => { const p = c.match(/rgba?\\(([^)]+)\\)/)[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+                         return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const lum = (rgb) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+                         return 0.2126 * f(rgb[0]) + 0.7152 * f(rgb[1]) + 0.0722 * f(rgb[2]); };
+  const over = (top, base) => base.map((v, i) => top[i] * top[3] + v * (1 - top[3]));
+  const background = (el) => {  // the colour painted behind el: its own and its ancestors' backgrounds, blended
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    return layers.reverse().reduce((base, layer) => over(layer, base), [255, 255, 255]);
+  };
+  return [...document.querySelectorAll(selector)].filter((e) => e.textContent.trim() && e.offsetParent).map((e) => {
+    const bg = background(e), fg = over(parse(getComputedStyle(e).color), bg);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    return [e.textContent.slice(0, 30), Math.round((a + 0.05) / (b + 0.05) * 100) / 100];
+  });
+}"""
+CHECKED = ["#col-fused span.tok", ".legend .chip", "#chart td", "#chart th", ".legend", "#status .notice",
+           "#col-solo0 [data-testid='bot'] p", "#col-solo0 [data-testid='bot'] li", "#tok-tip", ".note"]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_text_contrast_meets_wcag_aa(page, app, theme):
+    url, models = app
+    open_app(page, url, f"__theme={theme}")
+    assert page.evaluate("() => document.body.classList.contains('dark')") == (theme == "dark")
+    with Scripted(models, "Some **words** and `code` here:\n\n- one\n- two\n\n```\nx = 1\n```"):
+        send(page, "words")
+        wait_finished(page)
+    page.locator(FUSED_SPANS).first.focus()  # shows the share tip
+    failing, checked = [], 0
+    for selector in CHECKED:
+        for text, ratio in page.evaluate(CONTRAST_JS, selector):
+            checked += 1
+            if ratio < 4.5:
+                failing.append((selector, text, ratio))
+    assert checked > 20 and not failing, failing
+    page.locator("#colour input").uncheck()  # plain text too
+    ratios = page.evaluate(CONTRAST_JS, "#col-fused span.tok")
+    assert min(r for _, r in ratios) >= 4.5, ratios
