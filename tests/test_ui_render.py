@@ -63,7 +63,7 @@ def test_any_text_and_names_stay_text(texts, names):
         parsed = Parsed(markup)
         assert set(parsed.tags) <= OUR_TAGS, markup
         assert parsed.attrs <= OUR_ATTRS, markup
-    raw = Parsed(raw_html([{"prompt": texts[0], "columns": {FUSED_KEY: column}}], [FUSED_KEY]))
+    raw = Parsed(raw_html([{"prompt": texts[0], "columns": {FUSED_KEY: column}}], [("fused", FUSED_KEY)]))
     assert raw.tags == ["div", "div"] and raw.text == "".join(texts) + texts[0]  # what the copy buttons copy
     parsed = Parsed(fused_html(column, names))
     for title in parsed.titles:

@@ -39,37 +39,54 @@ def build_app(ctx: Context, model_choices: Sequence[str], concurrency: int = 1) 
         gr.Markdown("## Ensemble Chat\nSeveral small models answer together, token by token. The fused answer "
                     "is coloured and underlined by the member that drove each token (hover, tap or Tab to a token "
                     "for every member's share); each member's own answer streams beside it.")
-        c["status"] = gr.HTML(elem_id="status")
-        picker(c, ctx, model_choices)
-        with gr.Row():
-            c["chart"] = gr.HTML(elem_id="chart")
-            c["colour"] = gr.Checkbox(True, label="Colour tokens by member", elem_id="colour", scale=0,
-                                      min_width=200)
-        with gr.Row(equal_height=True):
-            # The fused column is rendered here (ui/markdown.py: structure plus attribution spans); the solo ones by
-            # Gradio's sanitised markdown. No LaTeX: a "$" in an answer stays a "$".
-            c["fused"] = gr.Chatbot(label="Ensemble (fused)", elem_id="col-fused", render_markdown=False,
-                                    buttons=["copy"], height=460, scale=2, min_width=320)
-            for i in range(SLOTS):
-                c[f"solo{i}"] = gr.Chatbot(label=f"member {i + 1} alone", elem_id=f"col-solo{i}", height=460,
-                                           latex_delimiters=[], buttons=["copy"], visible=False, min_width=240)
-        c["raw"] = gr.HTML(elem_id="raw")  # hidden: each answer's exact text, for the copy buttons
-        with gr.Row():
-            c["prompt"] = gr.Textbox(label="Prompt", elem_id="prompt", lines=2, scale=5,
-                                     max_length=ctx.limits.max_prompt_chars, placeholder="Ask the ensemble…")
-            c["send"] = gr.Button("Send", variant="primary", elem_id="send", scale=1)
-            c["stop"] = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
-        with gr.Row():
-            c["regen"] = gr.Button("Regenerate", elem_id="regen", size="sm")
-            c["clear"] = gr.Button("Clear", elem_id="clear", size="sm")
-            c["share"] = gr.Button("Share", elem_id="share", size="sm")
-            c["export"] = gr.Button("Export JSON + Markdown", elem_id="export", size="sm")
-            c["rerun"] = gr.Button("Re-run this comparison", elem_id="rerun", size="sm", visible=False)
-        c["link"] = gr.Textbox(label="Share link", elem_id="link", buttons=["copy"], interactive=False, visible=False)
-        c["files"] = gr.File(label="Export", elem_id="files", file_count="multiple", interactive=False, visible=False)
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chat_tab(c, ctx, model_choices)
+            with gr.Tab("Results", id="results-tab") as results_tab:
+                gr.Markdown("How often the fused answer won the vote against each member, per member set and "
+                            "method (votes of every user of this server).")
+                c["results"] = gr.HTML(elem_id="results")
+        c["results_tab"] = results_tab
         wire(demo, c, handlers, concurrency)
     demo.queue(max_size=ctx.limits.queue_size, default_concurrency_limit=concurrency)
     return demo
+
+
+def chat_tab(c: dict, ctx: Context, model_choices: Sequence[str]) -> None:
+    c["status"] = gr.HTML(elem_id="status")
+    picker(c, ctx, model_choices)
+    with gr.Row():
+        c["chart"] = gr.HTML(elem_id="chart")
+        with gr.Column(scale=0, min_width=220):
+            c["colour"] = gr.Checkbox(True, label="Colour tokens by member", elem_id="colour")
+            c["blind"] = gr.Checkbox(False, label="Blind vote (shuffle, hide names)", elem_id="blind")
+    with gr.Row(equal_height=True):
+        # The fused column is rendered here (ui/markdown.py: structure plus attribution spans); the solo ones by
+        # Gradio's sanitised markdown. No LaTeX: a "$" in an answer stays a "$".
+        c["fused"] = gr.Chatbot(label="Ensemble (fused)", elem_id="col-fused", render_markdown=False,
+                                buttons=["copy"], height=460, scale=2, min_width=320)
+        for i in range(SLOTS):
+            c[f"solo{i}"] = gr.Chatbot(label=f"member {i + 1} alone", elem_id=f"col-solo{i}", height=460,
+                                       latex_delimiters=[], buttons=["copy"], visible=False, min_width=240)
+    c["raw"] = gr.HTML(elem_id="raw")  # hidden: each answer's exact text, for the copy buttons
+    with gr.Row():
+        c["prompt"] = gr.Textbox(label="Prompt (Enter sends, Shift+Enter for a new line, Esc stops)",
+                                 elem_id="prompt", lines=2, scale=5, max_length=ctx.limits.max_prompt_chars,
+                                 placeholder="Ask the ensemble…")
+        c["send"] = gr.Button("Send", variant="primary", elem_id="send", scale=1)
+        c["stop"] = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+    with gr.Row(equal_height=True):
+        c["vote_choice"] = gr.Radio([], label="Which answer was best?", elem_id="vote-choice", scale=4)
+        c["vote"] = gr.Button("Vote", elem_id="vote", size="sm", scale=1)
+        c["votes"] = gr.HTML(elem_id="votes")
+    with gr.Row():
+        c["regen"] = gr.Button("Regenerate", elem_id="regen", size="sm")
+        c["clear"] = gr.Button("Clear", elem_id="clear", size="sm")
+        c["share"] = gr.Button("Share", elem_id="share", size="sm")
+        c["export"] = gr.Button("Export JSON + Markdown", elem_id="export", size="sm")
+        c["rerun"] = gr.Button("Re-run this comparison", elem_id="rerun", size="sm", visible=False)
+    c["link"] = gr.Textbox(label="Share link", elem_id="link", buttons=["copy"], interactive=False, visible=False)
+    c["files"] = gr.File(label="Export", elem_id="files", file_count="multiple", interactive=False, visible=False)
 
 
 def picker(c: dict, ctx: Context, model_choices: Sequence[str]) -> None:
@@ -104,7 +121,8 @@ def picker(c: dict, ctx: Context, model_choices: Sequence[str]) -> None:
 def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
     fields = list(FIELDS)
     picks = [c[k] for k in fields]
-    view = ["session", "chart", "status", "fused", "send", "rerun", "raw", *(f"solo{i}" for i in range(SLOTS))]
+    view = ["session", "chart", "status", "fused", "send", "rerun", "raw", "votes", "vote_choice",
+            *(f"solo{i}" for i in range(SLOTS))]
     run_out = outputs(c, view + ["prompt"])
     # Loads and decodes share one concurrency group: `concurrency` of them on the device at a time.
     gpu = {"concurrency_limit": concurrency, "concurrency_id": "gpu", "show_progress": "minimal"}
@@ -116,6 +134,12 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
     c["rerun"].click(sent, queue=False, api_visibility="private").then(
         named(h.rerun, c), [c["session"]], run_out, api_name="rerun", **gpu)
     c["stop"].click(named(h.stop, c), None, outputs(c, ["status"]), queue=False)
+    c["vote"].click(named(h.vote, c), [c["session"], c["vote_choice"]], outputs(c, view + ["results"]),
+                    queue=False, api_visibility="private")
+    c["blind"].input(named(h.set_blind, c), [c["session"], c["blind"]], outputs(c, view), queue=False,
+                     api_visibility="private")
+    c["results_tab"].select(named(h.results, c), None, outputs(c, ["results"]), queue=False,
+                            api_visibility="private")
     c["colour"].change(None, [c["colour"]], None, js="(on) => { document.body.classList.toggle('plain', !on); }",
                        api_visibility="private")
     for clear in [c["clear"].click] + [c[k].clear for k in ("fused", *(f"solo{i}" for i in range(SLOTS)))]:

@@ -62,6 +62,13 @@ def fused_html(column: dict, names: Sequence[str]) -> str:
     return with_note(f'<div class="fused-md">{body}</div>' if text else "", column)
 
 
+def plain_html(column: dict) -> str:
+    """An answer through the fused column's markdown renderer, without colours (a blind vote's wide column)."""
+    text, _ = attributed([{"text": column.get("text", "")}])
+    body = markdown_html(text, lambda a, b: esc(text[a:b]))
+    return with_note(f'<div class="fused-md">{body}</div>' if text else "", column)
+
+
 def solo_html(column: dict) -> str:
     """A member's own answer as markdown for Gradio to render (sanitised); model-written HTML stays text."""
     text = column.get("text", "")
@@ -77,14 +84,18 @@ def with_note(body: str, column: dict) -> str:
     return body + end_note(column)
 
 
-def column_messages(turns: Sequence[dict], key: str, names: Sequence[str]) -> list[dict]:
-    """Chatbot messages (Gradio 6 format) for one column: FUSED_KEY or a member index as a string."""
+def column_messages(turns: Sequence[dict], key: str, names: Sequence[str], style: str = "") -> list[dict]:
+    """Chatbot messages (Gradio 6 format) for one column: FUSED_KEY or a member index as a string. style:
+    "attributed" (coloured spans), "plain" (our markdown, no colours) or "markdown" (for Gradio's renderer);
+    by default the fused answer is attributed and a member's is markdown."""
+    style = style or ("attributed" if key == FUSED_KEY else "markdown")
     out = []
     for turn in turns:
         column = turn["columns"].get(key)
         if column is None:
             continue
-        answer = fused_html(column, names) if key == FUSED_KEY else solo_html(column)
+        answer = {"attributed": lambda c: fused_html(c, names), "plain": plain_html, "markdown": solo_html}[style](
+            column)
         out += [{"role": "user", "content": text_html(turn["prompt"])}, {"role": "assistant", "content": answer}]
     return out
 
@@ -100,16 +111,11 @@ def legend_html(names: Sequence[str]) -> str:
             if names else "")
 
 
-def column_id(key: str) -> str:
-    """A column's key in a turn ("fused", "0", ...) -> its name in the page ("fused", "solo0", ...)."""
-    return "fused" if key == FUSED_KEY else f"solo{int(key)}"
-
-
-def raw_html(turns: Sequence[dict], keys: Sequence[str]) -> str:
-    """Every answer's exact text, hidden, for the copy buttons: <div id="raw-COLUMN-N"> per column and turn, and
-    <div id="raw-user-N"> per prompt (a div: a <pre> or <textarea> would drop a leading newline)."""
-    answers = "".join(f'<div hidden id="raw-{column_id(k)}-{n}">{esc(t["columns"][k]["text"])}</div>'
-                      for n, t in enumerate(turns) for k in keys if k in t["columns"])
+def raw_html(turns: Sequence[dict], columns: Sequence[tuple[str, str]]) -> str:
+    """Every answer's exact text, hidden, for the copy buttons: <div id="raw-PAGE-N"> per (page column name, turn
+    column key) and turn, and <div id="raw-user-N"> per prompt (a div: a <pre> would drop a leading newline)."""
+    answers = "".join(f'<div hidden id="raw-{esc(page)}-{n}">{esc(t["columns"][k]["text"])}</div>'
+                      for n, t in enumerate(turns) for page, k in columns if k in t["columns"])
     return answers + "".join(f'<div hidden id="raw-user-{n}">{esc(t["prompt"])}</div>' for n, t in enumerate(turns))
 
 

@@ -207,3 +207,42 @@ def test_text_contrast_meets_wcag_aa(page, app, theme):
     page.locator("#colour input").uncheck()  # plain text too
     ratios = page.evaluate(CONTRAST_JS, "#col-fused span.tok")
     assert min(r for _, r in ratios) >= 4.5, ratios
+
+
+def column_labels(page) -> list[str]:
+    return [page.locator(f"#col-{c} [data-testid='block-label'], #col-{c} label").first.inner_text().strip()
+            for c in ("fused", "solo0", "solo1", "solo2")]
+
+
+def test_blind_vote_is_stored_counted_shared_and_shown_in_results(page, app, browser):
+    url, models = app
+    open_app(page, url)
+    page.locator("#blind input").check()
+    expect(page.locator("#status")).to_contain_text("blind vote")
+    with Scripted(models, "Blind **answer**"):
+        send(page, "who is best?")
+        wait_finished(page)
+    labels = column_labels(page)
+    assert labels == ["Answer A", "Answer B", "Answer C", "Answer D"], labels  # no names before the vote
+    assert page.locator("#chart").inner_text().strip() == ""
+    assert page.locator(FUSED_SPANS).count() == 0  # no colours to give the fused answer away
+    page.locator("#vote-choice label", has_text="Answer C").click()
+    page.locator("#vote").click()
+    expect(page.locator("#status")).to_contain_text("vote stored")
+    labels = column_labels(page)
+    assert all(label.startswith("Answer ") and ": " in label for label in labels), labels  # names back
+    voted = labels[2].split(": ", 1)[1]
+    expect(page.locator("#votes")).to_contain_text(f"turn 1: {voted} was best (blind vote)")
+    page.get_by_role("tab", name="Results").click()
+    table = page.locator("#results table.results")
+    expect(table).to_be_visible()
+    expect(table.locator("tr")).to_have_count(4)  # header + one row per member
+    expect(table.locator(".rate").first).to_be_attached()  # the chart: a bar with its interval
+    page.get_by_role("tab", name="Chat").click()
+    page.locator("#share").click()
+    link_box = page.locator("#link textarea, #link input").first
+    expect(link_box).to_have_value(re.compile(r"\?c="))
+    viewer = browser.new_context().new_page()
+    viewer.goto(link_box.input_value())
+    expect(viewer.locator("#votes")).to_contain_text(f"turn 1: {voted} was best (blind vote)")
+    viewer.context.close()
