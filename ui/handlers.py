@@ -3,7 +3,7 @@
 Handlers return {name: value} dicts; ui/layout.py maps the names to components. The backend (app.py) is the
 only thing that loads models:
     backend.load(config, progress)                       progress(fraction, message)
-    backend.stream(config, messages, should_stop) -> Iterator[engine event]
+    backend.stream(config, messages, should_stop, solo=True) -> Iterator[engine event]
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ Updates = dict[str, Any]
 class Backend(Protocol):
     def load(self, config: EnsembleConfig, progress: Callable[[float, str], None]) -> None: ...
 
-    def stream(self, config: EnsembleConfig, messages: list[dict], should_stop: Callable[[], bool]) -> Iterator: ...
+    def stream(self, config: EnsembleConfig, messages: list[dict], should_stop: Callable[[], bool],
+               solo: bool = True) -> Iterator: ...
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from .api import generate_endpoint
 from .handlers import Context, Handlers
 from .picker import FIELDS, QUANTS, SLOTS, settings_from_config, values_from_settings
 from .render import COLOURS, DARK_COLOURS, LINES
@@ -48,6 +49,8 @@ def build_app(ctx: Context, model_choices: Sequence[str], concurrency: int = 1) 
                 c["results"] = gr.HTML(elem_id="results")
         c["results_tab"] = results_tab
         wire(demo, c, handlers, concurrency)
+        # The one public endpoint; the UI's own events are hidden from "Use via API" (wire).
+        gr.api(generate_endpoint(ctx), api_name="generate", concurrency_limit=concurrency, concurrency_id="gpu")
     demo.queue(max_size=ctx.limits.queue_size, default_concurrency_limit=concurrency)
     return demo
 
@@ -125,7 +128,10 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
             *(f"solo{i}" for i in range(SLOTS))]
     run_out = outputs(c, view + ["prompt"])
     # Loads and decodes share one concurrency group: `concurrency` of them on the device at a time.
-    gpu = {"concurrency_limit": concurrency, "concurrency_id": "gpu", "show_progress": "minimal"}
+    # The UI's own events are private: not on the "Use via API" page and not for clients (they take 21 positional
+    # values and return HTML); clients use /generate.
+    hidden = {"api_visibility": "private"}
+    gpu = {"concurrency_limit": concurrency, "concurrency_id": "gpu", "show_progress": "minimal", **hidden}
     sent = named(h.sent, c)  # when the request was made, before it waits in the queue: Stop applies from then
     gr.on([c["send"].click, c["prompt"].submit], sent, queue=False, api_visibility="private").then(
         named(h.respond, c), [c["session"], c["prompt"], *picks], run_out, api_name="chat", **gpu)
@@ -133,7 +139,7 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
         named(h.regenerate, c), [c["session"], *picks], run_out, api_name="regenerate", **gpu)
     c["rerun"].click(sent, queue=False, api_visibility="private").then(
         named(h.rerun, c), [c["session"]], run_out, api_name="rerun", **gpu)
-    c["stop"].click(named(h.stop, c), None, outputs(c, ["status"]), queue=False)
+    c["stop"].click(named(h.stop, c), None, outputs(c, ["status"]), queue=False, **hidden)
     c["vote"].click(named(h.vote, c), [c["session"], c["vote_choice"]], outputs(c, view + ["results"]),
                     queue=False, api_visibility="private")
     c["blind"].input(named(h.set_blind, c), [c["session"], c["blind"]], outputs(c, view), queue=False,
@@ -143,12 +149,12 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
     c["colour"].change(None, [c["colour"]], None, js="(on) => { document.body.classList.toggle('plain', !on); }",
                        api_visibility="private")
     for clear in [c["clear"].click] + [c[k].clear for k in ("fused", *(f"solo{i}" for i in range(SLOTS)))]:
-        clear(named(h.clear, c), [c["session"]], outputs(c, view), queue=False)  # a column's bin clears them all
-    c["share"].click(named(h.share, c), [c["session"]], outputs(c, ["link", "status"]), api_name="share")
-    c["export"].click(named(h.export, c), [c["session"]], outputs(c, ["files", "status"]), api_name="export")
-    c["preset"].input(named(h.pick_preset, c), [c["preset"]], outputs(c, fields + ["status"]), queue=False)
+        clear(named(h.clear, c), [c["session"]], outputs(c, view), queue=False, **hidden)  # any bin clears all
+    c["share"].click(named(h.share, c), [c["session"]], outputs(c, ["link", "status"]), **hidden)
+    c["export"].click(named(h.export, c), [c["session"]], outputs(c, ["files", "status"]), **hidden)
+    c["preset"].input(named(h.pick_preset, c), [c["preset"]], outputs(c, fields + ["status"]), queue=False, **hidden)
     load_out = outputs(c, view + fields + ["prompt"])
-    demo.load(named(h.on_load, c), None, load_out, queue=False)
+    demo.load(named(h.on_load, c), None, load_out, queue=False, **hidden)
 
 
 def outputs(c: dict, names: Sequence[str]) -> list:

@@ -36,7 +36,7 @@ class Scripted:
     def __exit__(self, *exc):
         self.models.stream = self.original
 
-    def stream(self, config, messages, should_stop):
+    def stream(self, config, messages, should_stop, solo=True):
         n = len(config.members)
         parts = [self.answer[i:i + 3] for i in range(0, len(self.answer), 3)]
         for k, part in enumerate(parts):
