@@ -59,9 +59,10 @@ class Models:
             progress(1.0, "ready")
             return ensemble
 
-    def _stream(self, config: EnsembleConfig, messages: list[dict], should_stop: Callable[[], bool]):
+    def _stream(self, config: EnsembleConfig, messages: list[dict], should_stop: Callable[[], bool],
+                solo: bool = True):
         ensemble = self.load(config, lambda *_: None)  # loaded by now, unless evicted meanwhile
-        yield from ensemble.stream(messages, solo=True, sampling=config.sampling, should_stop=should_stop)
+        yield from ensemble.stream(messages, solo=solo, sampling=config.sampling, should_stop=should_stop)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -74,7 +74,7 @@ def test_a_turn_streams_every_column(tmp_path):
     assert session.names == ["a", "b"] and len(session.turns) == 1
     last = out[-1]
     assert last["fused"]["value"][1]["content"].count('class="tok') == 3
-    assert "&lt;t0&gt;" in last["solo1"]["value"][1]["content"] and last["solo1"]["visible"]
+    assert "&lt;t0>" in last["solo1"]["value"][1]["content"] and last["solo1"]["visible"]
     assert not last["solo2"]["visible"] and "drove" in last["chart"]
 
 

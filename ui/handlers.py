@@ -3,7 +3,7 @@
 Handlers return {name: value} dicts; ui/layout.py maps the names to components. The backend (app.py) is the
 only thing that loads models:
     backend.load(config, progress)                       progress(fraction, message)
-    backend.stream(config, messages, should_stop) -> Iterator[engine event]
+    backend.stream(config, messages, should_stop, solo=True) -> Iterator[engine event]
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from ensemble.config import EnsembleConfig
 from ensemble.errors import EnsembleError
 
 from .export import to_json, to_markdown
+from .handlers_vote import VoteHandlers
 from .links import parse_link, share_url
 from .picker import FIELDS, SLOTS, config_from_settings, member_names, settings_from_config, settings_from_values
 from .picker import values_from_settings as picker_values
-from .render import FUSED_KEY, chart_html, column_messages, progress_html, status_html
+from .render import chart_html, column_messages, progress_html, raw_html, status_html
 from .state import Limits, Session, StopSignals, apply_event, fail_turn, new_turn
 from .store import ComparisonStore, UnknownComparison
+from .voting import shuffled_order, slots, vote_choices, vote_note
 
 log = logging.getLogger("ensemble.app")
 Updates = dict[str, Any]
@@ -39,7 +41,8 @@ Updates = dict[str, Any]
 class Backend(Protocol):
     def load(self, config: EnsembleConfig, progress: Callable[[float, str], None]) -> None: ...
 
-    def stream(self, config: EnsembleConfig, messages: list[dict], should_stop: Callable[[], bool]) -> Iterator: ...
+    def stream(self, config: EnsembleConfig, messages: list[dict], should_stop: Callable[[], bool],
+               solo: bool = True) -> Iterator: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class Context:
     stops: StopSignals = field(default_factory=StopSignals)
 
 
-class Handlers:
+class Handlers(VoteHandlers):
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
@@ -117,6 +120,8 @@ class Handlers:
             return
         session.settings, session.names, session.shared_id = settings, member_names(settings), ""
         session.turns = session.turns[:keep]
+        if session.blind and (not session.turns or len(session.order) != len(session.names) + 1):
+            session.order, session.revealed = shuffled_order(len(session.names)), False  # a new blind conversation
         extra = {"prompt": ""} if clear_prompt else {}
         for prompt in prompts:
             yield {**self.view(session, notes + ["generating…"], busy=True), **extra}
@@ -188,21 +193,29 @@ class Handlers:
         return problems
 
     def view(self, session: Session, notes: Sequence[str] = (), kind: str = "info", busy: bool = False) -> Updates:
+        """Every column (in blind mode shuffled and unnamed: ui.voting.slots), the chart, notes and buttons."""
         names = session.names
-        out: Updates = {"session": session, "chart": chart_html(session.turns, names),
-                        "status": status_html(notes, kind),
-                        "fused": gr.update(value=column_messages(session.turns, FUSED_KEY, names)),
+        page = slots(names, session.blind, session.order, session.revealed)
+        hidden = session.blind and not session.revealed
+        out: Updates = {"session": session, "chart": "" if hidden else chart_html(session.turns, names),
+                        "status": status_html(notes, kind), "votes": vote_note(session.turns, names),
+                        "vote_choice": gr.update(choices=vote_choices(page)),
                         "send": gr.update(interactive=not (session.shared_id or busy)),
-                        "rerun": gr.update(visible=bool(session.shared_id))}
-        for i in range(SLOTS):
-            out[f"solo{i}"] = gr.update(value=column_messages(session.turns, str(i), names), visible=i < len(names),
-                                        label=f"{names[i]} alone" if i < len(names) else "")
+                        "rerun": gr.update(visible=bool(session.shared_id)),
+                        "raw": raw_html(session.turns, [(s.name, s.key) for s in page])}
+        for s in page:
+            style = "attributed" if s.attributed else "plain" if s.name == "fused" else "markdown"
+            out[s.name] = gr.update(value=column_messages(session.turns, s.key, names, style), label=s.label,
+                                    visible=True)
+        for i in range(len(page) - 1, SLOTS):
+            out[f"solo{i}"] = gr.update(value=[], visible=False, label="")
         return out
 
     # ------------------------------------------------------------------ buttons
 
     def clear(self, session: Session) -> Updates:
-        return self.view(Session(settings=session.settings, names=session.names))
+        return self.view(Session(settings=session.settings, names=session.names, blind=session.blind,
+                                 order=shuffled_order(len(session.names)) if session.blind else []))
 
     def sent(self, *, request=None) -> None:
         self.ctx.stops.mark("sent", getattr(request, "session_hash", None) or "")

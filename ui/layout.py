@@ -4,49 +4,31 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import gradio as gr
 
+from .api import generate_endpoint
 from .handlers import Context, Handlers
 from .picker import FIELDS, QUANTS, SLOTS, settings_from_config, values_from_settings
+from .render import COLOURS, DARK_COLOURS, LINES
 from .state import Session
 
-CSS = """
-.tok { border-radius: 3px; padding: 0 1px; }
-.legend .chip, .drive .chip { border-radius: 3px; padding: 0 6px; margin: 0 4px; color: #111; }
-table.drive { font-size: 0.85em; border-collapse: collapse; margin-top: 4px; }
-table.drive td, table.drive th { padding: 1px 8px; text-align: left; color: inherit; }
-table.drive .bar { display: inline-block; height: 0.8em; margin-right: 6px; min-width: 1px; max-width: 160px; }
-.notice { padding: 4px 10px; border-radius: 6px; margin: 2px 0; }
-.notice ul { margin: 0; padding-left: 1.2em; }
-.notice.error { background: #fee2e2; color: #7f1d1d; }
-.notice.warn { background: #fef3c7; color: #78350f; }
-.notice.info { background: #e0f2fe; color: #0c4a6e; }
-.note { opacity: 0.7; }
-.progress { height: 6px; background: #bae6fd; border-radius: 3px; margin: 4px 0; }
-.progress .fill { height: 100%; background: #0284c7; border-radius: 3px; transition: width 0.3s; }
-"""
-# Chatbot's copy button copies a message's raw content, which here is escaped HTML with spans; copy the
-# text the reader sees instead (end notes left out).
-COPY_JS = """() => {
-  document.addEventListener('click', (e) => {
-    const button = e.target.closest && e.target.closest('button[title="Copy message"]');
-    if (!button) return;
-    let row = button.closest('.message-buttons');
-    while (row && !(row.classList && row.classList.contains('message-row'))) row = row.previousElementSibling;
-    const content = row && row.querySelector('.message-content');
-    if (!content) return;
-    const copy = content.cloneNode(true);
-    copy.querySelectorAll('.note').forEach((n) => n.remove());
-    const text = copy.innerText.replace(/\\s+$/, '');
-    setTimeout(() => navigator.clipboard && navigator.clipboard.writeText(text).catch(() => {}), 150);
-  }, true);
-}"""
+ASSETS = Path(__file__).parent / "assets"
+
+
+def css() -> str:
+    """assets/app.css plus the per-member rules made from ui.render's palette (one source for the colours)."""
+    rules = [f".tok.m{i} {{ background: {light}; text-decoration-style: {line}; }}\n"
+             f".dark .tok.m{i} {{ background: {dark}; }}"
+             for i, (light, dark, line) in enumerate(zip(COLOURS, DARK_COLOURS, LINES, strict=True))]
+    return (ASSETS / "app.css").read_text(encoding="utf-8") + "\n".join(rules)
 
 
 def launch_options() -> dict:
     """What `demo.launch` needs besides host and port."""
-    return {"css": CSS, "js": COPY_JS, "footer_links": ["gradio", "settings"], "run_history": False}
+    return {"css": css(), "js": (ASSETS / "app.js").read_text(encoding="utf-8"),
+            "footer_links": ["gradio", "settings"], "run_history": False}
 
 
 def build_app(ctx: Context, model_choices: Sequence[str], concurrency: int = 1) -> gr.Blocks:
@@ -56,33 +38,58 @@ def build_app(ctx: Context, model_choices: Sequence[str], concurrency: int = 1) 
     with gr.Blocks(title="Ensemble Chat", fill_width=True, analytics_enabled=False) as demo:
         c["session"] = gr.State(Session())
         gr.Markdown("## Ensemble Chat\nSeveral small models answer together, token by token. The fused answer "
-                    "is coloured by the member that drove each token (hover for every member's share); each "
-                    "member's own answer streams beside it.")
-        c["status"] = gr.HTML(elem_id="status")
-        picker(c, ctx, model_choices)
-        c["chart"] = gr.HTML(elem_id="chart")
-        with gr.Row(equal_height=True):
-            c["fused"] = gr.Chatbot(label="Ensemble (fused)", elem_id="col-fused", render_markdown=False,
-                                    buttons=["copy"], height=460, scale=2, min_width=320)
-            for i in range(SLOTS):
-                c[f"solo{i}"] = gr.Chatbot(label=f"member {i + 1} alone", elem_id=f"col-solo{i}", height=460,
-                                           render_markdown=False, buttons=["copy"], visible=False, min_width=240)
-        with gr.Row():
-            c["prompt"] = gr.Textbox(label="Prompt", elem_id="prompt", lines=2, scale=5,
-                                     max_length=ctx.limits.max_prompt_chars, placeholder="Ask the ensemble…")
-            c["send"] = gr.Button("Send", variant="primary", elem_id="send", scale=1)
-            c["stop"] = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
-        with gr.Row():
-            c["regen"] = gr.Button("Regenerate", elem_id="regen", size="sm")
-            c["clear"] = gr.Button("Clear", elem_id="clear", size="sm")
-            c["share"] = gr.Button("Share", elem_id="share", size="sm")
-            c["export"] = gr.Button("Export JSON + Markdown", elem_id="export", size="sm")
-            c["rerun"] = gr.Button("Re-run this comparison", elem_id="rerun", size="sm", visible=False)
-        c["link"] = gr.Textbox(label="Share link", elem_id="link", buttons=["copy"], interactive=False, visible=False)
-        c["files"] = gr.File(label="Export", elem_id="files", file_count="multiple", interactive=False, visible=False)
+                    "is coloured and underlined by the member that drove each token (hover, tap or Tab to a token "
+                    "for every member's share); each member's own answer streams beside it.")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chat_tab(c, ctx, model_choices)
+            with gr.Tab("Results", id="results-tab") as results_tab:
+                gr.Markdown("How often the fused answer won the vote against each member, per member set and "
+                            "method (votes of every user of this server).")
+                c["results"] = gr.HTML(elem_id="results")
+        c["results_tab"] = results_tab
         wire(demo, c, handlers, concurrency)
+        # The one public endpoint; the UI's own events are hidden from "Use via API" (wire).
+        gr.api(generate_endpoint(ctx), api_name="generate", concurrency_limit=concurrency, concurrency_id="gpu")
     demo.queue(max_size=ctx.limits.queue_size, default_concurrency_limit=concurrency)
     return demo
+
+
+def chat_tab(c: dict, ctx: Context, model_choices: Sequence[str]) -> None:
+    c["status"] = gr.HTML(elem_id="status")
+    picker(c, ctx, model_choices)
+    with gr.Row():
+        c["chart"] = gr.HTML(elem_id="chart")
+        with gr.Column(scale=0, min_width=220):
+            c["colour"] = gr.Checkbox(True, label="Colour tokens by member", elem_id="colour")
+            c["blind"] = gr.Checkbox(False, label="Blind vote (shuffle, hide names)", elem_id="blind")
+    with gr.Row(equal_height=True):
+        # The fused column is rendered here (ui/markdown.py: structure plus attribution spans); the solo ones by
+        # Gradio's sanitised markdown. No LaTeX: a "$" in an answer stays a "$".
+        c["fused"] = gr.Chatbot(label="Ensemble (fused)", elem_id="col-fused", render_markdown=False,
+                                buttons=["copy"], height=460, scale=2, min_width=320)
+        for i in range(SLOTS):
+            c[f"solo{i}"] = gr.Chatbot(label=f"member {i + 1} alone", elem_id=f"col-solo{i}", height=460,
+                                       latex_delimiters=[], buttons=["copy"], visible=False, min_width=240)
+    c["raw"] = gr.HTML(elem_id="raw")  # hidden: each answer's exact text, for the copy buttons
+    with gr.Row():
+        c["prompt"] = gr.Textbox(label="Prompt (Enter sends, Shift+Enter for a new line, Esc stops)",
+                                 elem_id="prompt", lines=2, scale=5, max_length=ctx.limits.max_prompt_chars,
+                                 placeholder="Ask the ensemble…")
+        c["send"] = gr.Button("Send", variant="primary", elem_id="send", scale=1)
+        c["stop"] = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+    with gr.Row(equal_height=True):
+        c["vote_choice"] = gr.Radio([], label="Which answer was best?", elem_id="vote-choice", scale=4)
+        c["vote"] = gr.Button("Vote", elem_id="vote", size="sm", scale=1)
+        c["votes"] = gr.HTML(elem_id="votes")
+    with gr.Row():
+        c["regen"] = gr.Button("Regenerate", elem_id="regen", size="sm")
+        c["clear"] = gr.Button("Clear", elem_id="clear", size="sm")
+        c["share"] = gr.Button("Share", elem_id="share", size="sm")
+        c["export"] = gr.Button("Export JSON + Markdown", elem_id="export", size="sm")
+        c["rerun"] = gr.Button("Re-run this comparison", elem_id="rerun", size="sm", visible=False)
+    c["link"] = gr.Textbox(label="Share link", elem_id="link", buttons=["copy"], interactive=False, visible=False)
+    c["files"] = gr.File(label="Export", elem_id="files", file_count="multiple", interactive=False, visible=False)
 
 
 def picker(c: dict, ctx: Context, model_choices: Sequence[str]) -> None:
@@ -117,10 +124,14 @@ def picker(c: dict, ctx: Context, model_choices: Sequence[str]) -> None:
 def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
     fields = list(FIELDS)
     picks = [c[k] for k in fields]
-    view = ["session", "chart", "status", "fused", "send", "rerun", *(f"solo{i}" for i in range(SLOTS))]
+    view = ["session", "chart", "status", "fused", "send", "rerun", "raw", "votes", "vote_choice",
+            *(f"solo{i}" for i in range(SLOTS))]
     run_out = outputs(c, view + ["prompt"])
     # Loads and decodes share one concurrency group: `concurrency` of them on the device at a time.
-    gpu = {"concurrency_limit": concurrency, "concurrency_id": "gpu", "show_progress": "minimal"}
+    # The UI's own events are private: not on the "Use via API" page and not for clients (they take 21 positional
+    # values and return HTML); clients use /generate.
+    hidden = {"api_visibility": "private"}
+    gpu = {"concurrency_limit": concurrency, "concurrency_id": "gpu", "show_progress": "minimal", **hidden}
     sent = named(h.sent, c)  # when the request was made, before it waits in the queue: Stop applies from then
     gr.on([c["send"].click, c["prompt"].submit], sent, queue=False, api_visibility="private").then(
         named(h.respond, c), [c["session"], c["prompt"], *picks], run_out, api_name="chat", **gpu)
@@ -128,14 +139,22 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
         named(h.regenerate, c), [c["session"], *picks], run_out, api_name="regenerate", **gpu)
     c["rerun"].click(sent, queue=False, api_visibility="private").then(
         named(h.rerun, c), [c["session"]], run_out, api_name="rerun", **gpu)
-    c["stop"].click(named(h.stop, c), None, outputs(c, ["status"]), queue=False)
+    c["stop"].click(named(h.stop, c), None, outputs(c, ["status"]), queue=False, **hidden)
+    c["vote"].click(named(h.vote, c), [c["session"], c["vote_choice"]], outputs(c, view + ["results"]),
+                    queue=False, api_visibility="private")
+    c["blind"].input(named(h.set_blind, c), [c["session"], c["blind"]], outputs(c, view), queue=False,
+                     api_visibility="private")
+    c["results_tab"].select(named(h.results, c), None, outputs(c, ["results"]), queue=False,
+                            api_visibility="private")
+    c["colour"].change(None, [c["colour"]], None, js="(on) => { document.body.classList.toggle('plain', !on); }",
+                       api_visibility="private")
     for clear in [c["clear"].click] + [c[k].clear for k in ("fused", *(f"solo{i}" for i in range(SLOTS)))]:
-        clear(named(h.clear, c), [c["session"]], outputs(c, view), queue=False)  # a column's bin clears them all
-    c["share"].click(named(h.share, c), [c["session"]], outputs(c, ["link", "status"]), api_name="share")
-    c["export"].click(named(h.export, c), [c["session"]], outputs(c, ["files", "status"]), api_name="export")
-    c["preset"].input(named(h.pick_preset, c), [c["preset"]], outputs(c, fields + ["status"]), queue=False)
+        clear(named(h.clear, c), [c["session"]], outputs(c, view), queue=False, **hidden)  # any bin clears all
+    c["share"].click(named(h.share, c), [c["session"]], outputs(c, ["link", "status"]), **hidden)
+    c["export"].click(named(h.export, c), [c["session"]], outputs(c, ["files", "status"]), **hidden)
+    c["preset"].input(named(h.pick_preset, c), [c["preset"]], outputs(c, fields + ["status"]), queue=False, **hidden)
     load_out = outputs(c, view + fields + ["prompt"])
-    demo.load(named(h.on_load, c), None, load_out, queue=False)
+    demo.load(named(h.on_load, c), None, load_out, queue=False, **hidden)
 
 
 def outputs(c: dict, names: Sequence[str]) -> list:

@@ -9,8 +9,13 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-# One per member slot; light backgrounds so the text stays readable (dark text on top).
+from .markdown import attributed, markdown_html, open_fence, piece_spans, safe_markdown
+
+# One per member slot: light theme background, dark theme background, and the underline style that tells members
+# apart without colour (WCAG 1.4.1). Text on them is #111 (light) or #f8fafc (dark): contrast above 7:1.
 COLOURS = ("#bfdbfe", "#fde68a", "#fbcfe8", "#bbf7d0")
+DARK_COLOURS = ("#1e3a8a", "#713f12", "#831843", "#14532d")
+LINES = ("solid", "dashed", "dotted", "double")
 FUSED_KEY = "fused"
 
 
@@ -30,12 +35,13 @@ def share_tooltip(driver: int, shares: Sequence[float], names: Sequence[str]) ->
     return f"driven by {lead} | " + " · ".join(parts)
 
 
-def token_span(piece: dict, names: Sequence[str]) -> str:
-    """One fused piece, coloured by its driver, with every member's share in the tooltip."""
+def token_span(piece: dict, names: Sequence[str], text: str | None = None) -> str:
+    """(Part of) one fused piece, coloured and underlined by its driver, every member's share in the tooltip;
+    focusable, so the shares are reachable by keyboard and tap too (ui/layout.py shows them)."""
     d = int(piece["driver"])
-    colour = COLOURS[d % len(COLOURS)]
     title = esc(share_tooltip(d, piece["shares"], names))
-    return f'<span class="tok m{d}" style="background:{colour}" title="{title}">{text_html(piece["text"])}</span>'
+    body = esc(piece["text"] if text is None else text)
+    return f'<span class="tok m{d % len(COLOURS)}" tabindex="0" title="{title}">{body}</span>'
 
 
 def end_note(column: dict) -> str:
@@ -49,11 +55,26 @@ def end_note(column: dict) -> str:
 
 
 def fused_html(column: dict, names: Sequence[str]) -> str:
-    return with_note("".join(token_span(p, names) for p in column.get("pieces", ())), column)
+    """The fused answer's markdown structure with every character in its piece's span (ui/markdown.py)."""
+    pieces = column.get("pieces", ())
+    text, owner = attributed(pieces)
+    body = markdown_html(text, piece_spans(text, owner, lambda i, t: token_span(pieces[i], names, t)))
+    return with_note(f'<div class="fused-md">{body}</div>' if text else "", column)
+
+
+def plain_html(column: dict) -> str:
+    """An answer through the fused column's markdown renderer, without colours (a blind vote's wide column)."""
+    text, _ = attributed([{"text": column.get("text", "")}])
+    body = markdown_html(text, lambda a, b: esc(text[a:b]))
+    return with_note(f'<div class="fused-md">{body}</div>' if text else "", column)
 
 
 def solo_html(column: dict) -> str:
-    return with_note(text_html(column.get("text", "")), column)
+    """A member's own answer as markdown for Gradio to render (sanitised); model-written HTML stays text."""
+    text = column.get("text", "")
+    fence = open_fence(text)
+    body = safe_markdown(text) + (f"\n{fence}\n" if fence else "")
+    return with_note(body, column)
 
 
 def with_note(body: str, column: dict) -> str:
@@ -63,22 +84,39 @@ def with_note(body: str, column: dict) -> str:
     return body + end_note(column)
 
 
-def column_messages(turns: Sequence[dict], key: str, names: Sequence[str]) -> list[dict]:
-    """Chatbot messages (Gradio 6 format) for one column: FUSED_KEY or a member index as a string."""
+def column_messages(turns: Sequence[dict], key: str, names: Sequence[str], style: str = "") -> list[dict]:
+    """Chatbot messages (Gradio 6 format) for one column: FUSED_KEY or a member index as a string. style:
+    "attributed" (coloured spans), "plain" (our markdown, no colours) or "markdown" (for Gradio's renderer);
+    by default the fused answer is attributed and a member's is markdown."""
+    style = style or ("attributed" if key == FUSED_KEY else "markdown")
     out = []
     for turn in turns:
         column = turn["columns"].get(key)
         if column is None:
             continue
-        answer = fused_html(column, names) if key == FUSED_KEY else solo_html(column)
+        answer = {"attributed": lambda c: fused_html(c, names), "plain": plain_html, "markdown": solo_html}[style](
+            column)
         out += [{"role": "user", "content": text_html(turn["prompt"])}, {"role": "assistant", "content": answer}]
     return out
 
 
+def chip(i: int, name: str) -> str:
+    return f'<span class="chip tok m{i % len(COLOURS)}">{esc(name)}</span>'
+
+
 def legend_html(names: Sequence[str]) -> str:
-    chips = "".join(f'<span class="chip" style="background:{COLOURS[i % len(COLOURS)]}">{esc(n)}</span>'
-                    for i, n in enumerate(names))
-    return f'<div class="legend">Token colour = the member that drove it: {chips}</div>' if names else ""
+    chips = "".join(chip(i, n) for i, n in enumerate(names))
+    return (f'<div class="legend">Token colour and underline = the member that drove it: {chips} '
+            '<span class="note">(hover, tap or Tab to a token for every member\'s share)</span></div>'
+            if names else "")
+
+
+def raw_html(turns: Sequence[dict], columns: Sequence[tuple[str, str]]) -> str:
+    """Every answer's exact text, hidden, for the copy buttons: <div id="raw-PAGE-N"> per (page column name, turn
+    column key) and turn, and <div id="raw-user-N"> per prompt (a div: a <pre> would drop a leading newline)."""
+    answers = "".join(f'<div hidden id="raw-{esc(page)}-{n}">{esc(t["columns"][k]["text"])}</div>'
+                      for n, t in enumerate(turns) for page, k in columns if k in t["columns"])
+    return answers + "".join(f'<div hidden id="raw-user-{n}">{esc(t["prompt"])}</div>' for n, t in enumerate(turns))
 
 
 def drive_stats(column: dict, n: int) -> tuple[list[float], list[float]]:
@@ -104,8 +142,8 @@ def chart_html(turns: Sequence[dict], names: Sequence[str]) -> str:
         return legend_html(names)
     drove, agreed = drive_stats(last, len(names))
     rows = "".join(
-        f'<tr><td><span class="chip" style="background:{COLOURS[i % len(COLOURS)]}">{esc(n)}</span></td>'
-        f'<td><div class="bar" style="width:{drove[i] * 100:.0f}%;background:{COLOURS[i % len(COLOURS)]}"></div>'
+        f'<tr><td>{chip(i, n)}</td>'
+        f'<td><div class="bar tok m{i % len(COLOURS)}" style="width:{drove[i] * 100:.0f}%"></div>'
         f"{drove[i]:.0%}</td><td>{agreed[i]:.0%}</td></tr>"
         for i, n in enumerate(names))
     return (legend_html(names) + '<table class="drive"><tr><th>member</th><th>drove (of the last answer)</th>'

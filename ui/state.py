@@ -36,6 +36,9 @@ class Session:
     names: list[str] = field(default_factory=list)  # member display names, slot order
     turns: list[dict] = field(default_factory=list)
     shared_id: str = ""  # set while viewing a stored comparison (read-only until re-run)
+    blind: bool = False  # blind vote: columns shuffled (order) and named Answer A, B, ... until a vote (revealed)
+    order: list[str] = field(default_factory=list)  # turn column keys in page order (ui.voting.slots)
+    revealed: bool = False
 
     def settle(self) -> None:
         """Columns left open by a cancelled event (Stop, closed tab) are marked stopped."""

@@ -1,4 +1,5 @@
-"""Shared comparisons in SQLite (WAL): id -> the whole comparison as JSON. Survives restarts.
+"""Shared comparisons and votes in SQLite (WAL): id -> the whole comparison as JSON; one row per vote.
+Survives restarts.
 
 One short-lived connection per call, so any thread (Gradio's worker pool) may use one store.
 """
@@ -16,6 +17,10 @@ from .links import new_id, valid_id
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS comparisons (
     id TEXT PRIMARY KEY, created REAL NOT NULL, record TEXT NOT NULL)"""
+VOTES = """CREATE TABLE IF NOT EXISTS votes (
+    id INTEGER PRIMARY KEY, created REAL NOT NULL, members TEXT NOT NULL, method TEXT NOT NULL,
+    winner TEXT NOT NULL, blind INTEGER NOT NULL)"""
+WINNERS = ("fused", "tie", "0", "1", "2", "3")
 MAX_RECORD_BYTES = 4_000_000
 
 
@@ -39,6 +44,7 @@ class ComparisonStore:
         with closing(self._connect()) as db, db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(SCHEMA)
+            db.execute(VOTES)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=10)
@@ -61,3 +67,16 @@ class ComparisonStore:
         if row is None:
             raise UnknownComparison(comparison)
         return json.loads(row[0])
+
+    def add_vote(self, members: list[str], method: str, winner: str, blind: bool) -> None:
+        """One vote (ui.voting): the best column for one answer of `members` with `method`."""
+        if winner not in WINNERS or (winner.isdigit() and int(winner) >= len(members)):
+            raise ValueError(f"not a column to vote for: {winner!r}")
+        with closing(self._connect()) as db, db:
+            db.execute("INSERT INTO votes (created, members, method, winner, blind) VALUES (?, ?, ?, ?, ?)",
+                       (time.time(), json.dumps(list(members), ensure_ascii=False), method, winner, int(blind)))
+
+    def votes(self) -> list[dict]:
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT members, method, winner, blind FROM votes ORDER BY id").fetchall()
+        return [{"members": json.loads(m), "method": method, "winner": w, "blind": bool(b)} for m, method, w, b in rows]
