@@ -30,9 +30,8 @@ class Choice:
 class Recorder:
     """Stands in for an Ensemble's alignment method during one answer; `take()` returns the steps so far."""
 
-    def __init__(self, method, weights: tuple[float, ...], sampling: SamplingConfig, top: int):
+    def __init__(self, method, sampling: SamplingConfig, top: int):
         self._method = method
-        self._weights = torch.tensor(weights, dtype=torch.float32)
         self._sampling = sampling
         self._rng = torch.Generator().manual_seed(sampling.seed)  # twin of engine.start_run's generator
         self._top = top
@@ -41,10 +40,10 @@ class Recorder:
     def __getattr__(self, name):  # space, gated, consult_all, ...: the method's own
         return getattr(self._method, name)
 
-    def align(self, probs):
-        aligned = self._method.align(probs)
-        alive = torch.tensor([p is not None for p in probs], dtype=torch.float32)
-        fused = aligned.fused if aligned.fused is not None else fuse(aligned.probs, self._weights * alive)
+    def align(self, probs, weights: torch.Tensor):
+        """weights: [N] the engine's (0 for absent members), the same the engine fuses with."""
+        aligned = self._method.align(probs, weights)
+        fused = aligned.fused if aligned.fused is not None else fuse(aligned.probs, weights)
         k = choose(fused, self._sampling, self._rng)
         logp = fused.clamp_min(1e-30).log()  # [K]
         values, order = logp.topk(min(self._top, len(logp)))

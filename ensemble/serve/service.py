@@ -60,7 +60,7 @@ class Job:
         view.config = self.config
         recorder = None
         if self.top_logprobs is not None:
-            recorder = Recorder(view.method, self.config.weights, self.config.sampling, self.top_logprobs)
+            recorder = Recorder(view.method, self.config.sampling, self.top_logprobs)
             view.method = recorder
         deadline = time.monotonic() + self.answer_s
         return view.stream(self.messages, should_stop=lambda: should_stop() or time.monotonic() > deadline), recorder
