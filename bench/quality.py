@@ -35,37 +35,44 @@ presets/offline-default-math.yaml`: 3.3, 0.0, 16.7, so on GSM8K DeePEn's main mo
 every subset that has it, and SmolLM2 in SmolLM2 + Gemma3; `bench/gsm8k.py` names the Qwen-Coder
 runs `deepen-q`). `vote over fused + solos`: majority of the final numbers of the fused answer and its
 members' solo answers (GSM8K only).
+
+**DeePEn-Adapt rows are withdrawn.** Until issue 13, DeePEn read each loaded model's own spec weight
+(always 1 in these benchmarks) instead of the ensemble's weights, so every `deepen-adapt` run decoded with
+equal weights. Their raw rows stay in `bench/results/` but are left out of these tables until they are
+re-run with the fix (the DeePEn-Adapt systems of `bench/qa_wikidata.py` and `bench/gsm8k.py`).
 """
+WITHDRAWN = ("deepen-adapt",)  # ran with equal weights (the DeePEn weights bug, issue 13): not shown
 FINDINGS = """## What the numbers say
 
-- **qa_wikidata (500 examples): DeePEn beats its best member in every configuration.** DeePEn-Adapt of
-  all three 56.6 and DeePEn-Avg 56.2 against Gemma3 alone 52.0 (+4.6, 33 wins / 10 losses; +4.2, 32 / 11);
+- **qa_wikidata (500 examples): DeePEn-Avg beats its best member in every configuration.** DeePEn-Avg of
+  all three 56.2 against Gemma3 alone 52.0 (+4.2, 32 wins / 11 losses);
   DeePEn pairs +2.8 (SmolLM2 + Gemma3), +2.8 (SmolLM2 + Qwen-Coder, over SmolLM2), +1.0 (Gemma3 +
   Qwen-Coder). UniTE and GaC gain less on the triple (+0.2 each) and lose on pairs with Qwen-Coder (UniTE
   −0.4 and −0.6, GaC −0.8 and −1.8): they average the weak member's whole distribution, while DeePEn's main
   model keeps the last word. One example is 0.2 points; the standard error of a difference near 50% on
-  500 paired examples is about 1.3 points, so the DeePEn triple's +4.6 is clear and the pairs' +1.0 is not.
+  500 paired examples is about 1.3 points, so the DeePEn triple's +4.2 is clear and the pairs' +1.0 is not.
 - **The compatibility check on qa_wikidata** (100 dev examples: SmolLM2 42.0, Gemma3 55.0, Qwen-Coder
   37.0; answers 1.2 / 1.6 / 1.3 words) flags Qwen-Coder (18 points below, beyond twice the 6.9-point
   standard error) but not SmolLM2 (13 points, within the noise), so it recommends SmolLM2 + Gemma3 (DeePEn
-  +2.8, UniTE +1.8, GaC +1.4) or all three with the dev weights and Gemma3 as primary (DeePEn-Adapt +4.6).
+  +2.8, UniTE +1.8, GaC +1.4) or all three with the dev weights and Gemma3 as primary (DeePEn-Adapt: not
+  measured yet, its rows ran with equal weights; DeePEn-Avg with Gemma3 as primary +4.2).
   No recommended configuration loses to its best member. The earlier rule (10 points, no noise test)
   dropped SmolLM2 as well, although SmolLM2 lifts every DeePEn ensemble it joins.
 - **GSM8K (100 questions, every method, every pair and the triple): no configuration beats Qwen-Coder,
   and none could be expected to.** The members alone score SmolLM2 0.0, Gemma3 0.0, Qwen-Coder 6.0: the
   oracle row (some member right) is 6.0, exactly Qwen-Coder, so the two small members know nothing
-  Qwen-Coder lacks. Triples: DeePEn-Avg and DeePEn-Adapt 5.0 (−1.0: 5 wins, 6 losses), UniTE 3.0 (−3.0),
+  Qwen-Coder lacks. Triples: DeePEn-Avg 5.0 (−1.0: 5 wins, 6 losses), UniTE 3.0 (−3.0),
   GaC 2.0 (−4.0). Pairs with Qwen-Coder: UniTE + SmolLM2 6.0 (±0, 4 / 4, the only tie), DeePEn 3.0 with
   SmolLM2 (−3.0) and 4.0 with Gemma3 (−2.0), GaC 4.0 and 1.0, UniTE + Gemma3 2.0. SmolLM2 + Gemma3 is
-  0.0 for every method. DeePEn-Adapt's pairs give the same answers as DeePEn-Avg's on all 300 pair
-  questions: with two members the weights only scale the averaged relative row, and the search into the
-  main model found the same argmax. Voting over fused + solos never helps (with two members at 0%, the
-  majority is the fused answer or noise). The ensembles do reach answers Qwen-Coder misses (DeePEn's
-  triple 5), but a worked solution is 60–128 tokens, and every near-tie a weak member tips sends the rest
-  of the chain elsewhere (the table above: DeePEn keeps Qwen-Coder's final number on 26–51 of 100
+  0.0 for every method. (DeePEn-Adapt's pairs once gave the same answers as DeePEn-Avg's on all 300 pair
+  questions; that was the weights bug: they ran with equal weights.) Voting over fused + solos never
+  helps (with two members at 0%, the majority is the fused answer or noise). The ensembles do reach
+  answers Qwen-Coder misses (DeePEn's triple 5), but a worked solution is 60–128 tokens, and every
+  near-tie a weak member tips sends the rest of the chain elsewhere (the table above: DeePEn keeps Qwen-Coder's final number on 26–51 of 100
   questions, UniTE and GaC on 12–22), so they lose as many as they win. The compatibility check on 30
   dev questions (3.3 / 0.0 / 16.7) recommends Qwen-Coder alone (both small members score under half of
-  its score) or the dev-weighted triple at −1.0, the edge of the goal's 1-point tolerance. With 6%
+  its score) or the dev-weighted triple (its DeePEn-Adapt run is withdrawn; DeePEn-Avg's triple is −1.0,
+  the edge of the goal's 1-point tolerance). With 6%
   accuracy the paired difference's standard error is about 3 points (√(wins + losses) / 100), so 100
   questions cannot separate −1 from 0; the evidence is that there is nothing to gain, not that DeePEn
   hurts. qa_wikidata has every system on all 500 examples.
@@ -124,7 +131,8 @@ def quality_table() -> list[str]:
     gsm_path = RESULTS / "gsm8k.jsonl"
     gsm = gsm8k_hits([json.loads(x) for x in gsm_path.read_text().splitlines()]) if gsm_path.exists() else {}
     gsm = with_oracle(gsm)
-    systems = sorted(set(qa) | set(gsm),
+    shown = {x for x in set(qa) | set(gsm) if not x.removeprefix("vote+").startswith(WITHDRAWN)}
+    systems = sorted(shown,
                      key=lambda s: (s != ORACLE, not s.startswith("solo:"), s.startswith("vote+"), s))
     lines = ["| System | qa_wikidata: acc (n) **Δ best member** wins/losses | GSM8K: acc (n) **Δ** wins/losses |",
              "|---|---|---|"]
@@ -147,7 +155,7 @@ def kept_section() -> list[str]:
     final = {(r["system"].replace("deepen-q:", "deepen:"), r["id"]): r["final"] for r in rows}
     hits = gsm8k_hits(rows)
     lines = ["| System | same final number as its best member alone | its best member |", "|---|---|---|"]
-    for system in sorted(x for x in hits if not x.startswith(("solo:", "vote+"))):
+    for system in sorted(x for x in hits if not x.startswith(("solo:", "vote+", *WITHDRAWN))):
         members = [f"solo:{i}" for i in re.findall(r"\d", system.split(":", 1)[1])]
         if not all(m in hits for m in members):
             continue
