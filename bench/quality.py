@@ -68,8 +68,9 @@ FINDINGS = """## What the numbers say
   questions; that was the weights bug: they ran with equal weights.) Voting over fused + solos never
   helps (with two members at 0%, the majority is the fused answer or noise). The ensembles do reach
   answers Qwen-Coder misses (DeePEn's triple 5), but a worked solution is 60–128 tokens, and every
-  near-tie a weak member tips sends the rest of the chain elsewhere (the table above: DeePEn keeps Qwen-Coder's final number on 26–51 of 100
-  questions, UniTE and GaC on 12–22), so they lose as many as they win. The compatibility check on 30
+  near-tie a weak member tips sends the rest of the chain elsewhere (the table above: DeePEn keeps Qwen-Coder's final
+  number on 26–51 of 100 questions, UniTE and GaC on 12–22), so they lose as many as they win. The compatibility check
+  on 30
   dev questions (3.3 / 0.0 / 16.7) recommends Qwen-Coder alone (both small members score under half of
   its score) or the dev-weighted triple (its DeePEn-Adapt run is withdrawn; DeePEn-Avg's triple is −1.0,
   the edge of the goal's 1-point tolerance). With 6%
