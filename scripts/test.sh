@@ -12,4 +12,6 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 .venv/bin/ruff check .
-.venv/bin/python -m pytest -q "$@"
+# The suite passes in file order, reversed and shuffled (tests/conftest.py --order); CI runs one fixed shuffle.
+# Another order: bash scripts/test.sh --order reverse   (or --order file, or --order random --order-seed N)
+.venv/bin/python -m pytest -q --order random --order-seed "${TEST_ORDER_SEED:-13}" "$@"

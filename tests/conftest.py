@@ -33,3 +33,34 @@ def tiny_uni(fixture_dirs) -> Path:
 def tiny_gemma(fixture_dirs) -> Path:
     """Gemma3 text model, sliding_window=8, sharing tiny_uni's tokenizer."""
     return fixture_dirs["uni-gemma3"]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--order", choices=("file", "reverse", "random"), default="file",
+                     help="test order: file order, reversed, or shuffled with --order-seed (modules, then the "
+                          "tests inside each module, so module fixtures load once)")
+    parser.addoption("--order-seed", type=int, default=0, help="seed of --order random")
+
+
+def pytest_collection_modifyitems(config, items):
+    import random
+
+    order = config.getoption("--order")
+    if order == "file":
+        return
+    modules: dict = {}
+    for item in items:
+        modules.setdefault(item.module.__name__, []).append(item)
+    groups = list(modules.values())
+    if order == "reverse":
+        groups = [g[::-1] for g in groups[::-1]]
+    else:
+        rng = random.Random(config.getoption("--order-seed"))
+        rng.shuffle(groups)
+        for g in groups:
+            rng.shuffle(g)
+    items[:] = [item for g in groups for item in g]
+
+
+def pytest_report_header(config):
+    return f"test order: {config.getoption('--order')} (seed {config.getoption('--order-seed')})"
