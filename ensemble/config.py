@@ -52,7 +52,7 @@ class SamplingConfig:
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if not 0 <= self.temperature < math.inf:  # written so that nan fails too
-            raise ConfigError(f"temperature must be a number >= 0, got {self.temperature}")
+            raise ConfigError(f"temperature must be >= 0 and finite, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         object.__setattr__(self, "stop", tuple(s for s in self.stop if s))
