@@ -32,30 +32,30 @@ class PromptCache:
             return DynamicCache(), []  # no config: full layers (no sliding window), croppable at any depth
         ids, cache = entry
         keep = min(common_prefix(ids, prompt), len(prompt) - 1)
-        if keep <= 0 or cache.get_seq_length() != len(ids):
-            return DynamicCache(), []
-        copy = deepcopy(cache)
-        try:
-            if len(ids) > keep:
-                copy.crop(-(len(ids) - keep))
-        except (RuntimeError, ValueError):  # a layer that can't roll back: prefill from scratch
+        copy = prefix(cache, keep) if keep > 0 and cache.get_seq_length() == len(ids) else None
+        if copy is None:
             return DynamicCache(), []
         return copy, list(prompt[:keep])
 
     def store(self, ids: list[int], cache: DynamicCache) -> None:
         """Keep `cache`'s first len(ids) positions as the keys/values of `ids`; a cache that does not
         hold them all (or can't be cropped to them) is not stored."""
-        held = cache.get_seq_length()
-        if held < len(ids) or not ids:
-            return
-        copy = deepcopy(cache)
-        try:
-            if held > len(ids):
-                copy.crop(len(ids))
-        except (RuntimeError, ValueError):
-            return
-        if copy.get_seq_length() == len(ids):
+        copy = prefix(cache, len(ids)) if ids else None
+        if copy is not None and copy.get_seq_length() == len(ids):
             self.entry = (tuple(ids), copy)
 
     def clear(self) -> None:
         self.entry = None
+
+
+def prefix(cache: DynamicCache, n: int) -> DynamicCache | None:
+    """A copy of `cache`'s first n positions (all of it when it holds fewer); None when a layer can't be
+    rolled back, and the caller prefills from scratch."""
+    copy = deepcopy(cache)
+    drop = copy.get_seq_length() - n
+    try:
+        if drop > 0:
+            copy.crop(-drop)  # transformers 5: a positive crop (keep n) raises; a negative one drops
+    except (RuntimeError, ValueError):
+        return None
+    return copy

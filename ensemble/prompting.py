@@ -19,7 +19,7 @@ from .vocab import ByteVocab
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 _RAW_BYTES = re.compile("([\udc80-\udcff]+)")
-_WORDS = re.compile(r"\s*\S+|\s+")  # a word with the white space before it; trailing white space
+_WORDS = re.compile(r"\s*\S+|\s+")  # a word with the white space before it, or trailing white space
 
 
 def check_messages(messages: Sequence[Message]) -> list[Message]:

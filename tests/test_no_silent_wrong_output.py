@@ -6,7 +6,6 @@ import dataclasses
 
 import pytest
 import torch
-from transformers import DynamicCache
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
 from ensemble.engine import Ensemble
@@ -39,7 +38,10 @@ def test_a_late_first_forward_stores_exactly_the_prompt(fixture_dirs):
     prompt = prompts_for(models)[1]
     member = Member(lm, prompt, window=8)
     member.answer = greedy_ids(lm, prompt, 5)  # five answer tokens in before the member's first forward
+    lm.prompts.clear()  # so the entry below can only come from that late forward
     forward_all([member], [True])
+    cache, cached = lm.prompts.take(prompt + [0])  # the late forward's cache, cropped to the prompt, reused
+    assert cached == prompt and cache.get_seq_length() == len(prompt)
     again, _ = answers(models, cfg)
     assert again == clean  # every later answer that reuses the prompt is unchanged, fused and solo
     ids, cache = lm.prompts.entry
@@ -176,11 +178,9 @@ def test_prompt_cache_entry_is_one_reference(fixture_dirs):
     the new ids with the old cache."""
     (lm,) = load([fixture_dirs["bpe-qwen2"]])
     prompt = prompts_for([lm])[0]
-    cache = DynamicCache()
     member = Member(lm, prompt, window=8)
     forward_all([member], [True])
-    cache = member.cache
     lm.prompts.clear()
-    lm.prompts.store(prompt, cache)
+    lm.prompts.store(prompt, member.cache)
     assert vars(lm.prompts).keys() == {"entry"}
     assert lm.prompts.entry[1].get_seq_length() == len(prompt)

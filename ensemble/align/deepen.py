@@ -80,7 +80,7 @@ class Deepen:
         if self.options.lr > 0 and len(present) > 1 and int(shared[0]) not in self.space.end:
             others = [i for i in present if i != main]
             mass = deepen_step([self.relative[i] for i in [main, *others]], [probs[i] for i in [main, *others]],
-                               weights.double()[[main, *others]], self.options)
+                               weights[[main, *others]], self.options)
         keep = shared >= 0
         tops = own_top(self.space, probs)
         owns = torch.tensor([t for t in tops if t >= 0], dtype=torch.long)
