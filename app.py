@@ -22,8 +22,8 @@ class Models:
     `keep` most recent ensembles; members no kept ensemble uses are unloaded."""
 
     def __init__(self, keep: int = 3, pool=None):
-        from ensemble.pool import ModelPool
-        from ensemble.zerogpu import gpu
+        from ensemble.models.pool import ModelPool
+        from ensemble.models.zerogpu import gpu
 
         self.keep, self.lock = keep, threading.Lock()
         self.pool = pool or ModelPool()
@@ -40,8 +40,8 @@ class Models:
 
     def load(self, config: EnsembleConfig, progress: Callable[[float, str], None]):
         """The Ensemble for `config`, loading what is missing; progress(fraction, message) along the way."""
-        from ensemble.engine import Ensemble
-        from ensemble.loading import load_key
+        from ensemble.decode.engine import Ensemble
+        from ensemble.models.loading import load_key
 
         with self.lock:
             if self.key(config) in self.ensembles:

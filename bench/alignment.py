@@ -21,14 +21,14 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
-from ensemble.offline import MANIFEST, model_dir  # noqa: E402
+from ensemble.models.offline import MANIFEST, model_dir  # noqa: E402
 
 
 class Member:
     """What the alignment needs from a loaded model: its tokenizer, byte vocabulary and encoder."""
 
     def __init__(self, tokenizer, vocab):
-        from ensemble.prompting import Continuation
+        from ensemble.decode.prompting import Continuation
 
         self.tokenizer, self.vocab, self.encode = tokenizer, vocab, Continuation(tokenizer, vocab)
 
@@ -39,9 +39,9 @@ def main() -> None:
     args = parser.parse_args()
     from transformers import AutoTokenizer
 
+    from ensemble.align.shared import union_space
     from ensemble.align.unite import first_token_table
-    from ensemble.shared import union_space
-    from ensemble.vocab import build_byte_vocab
+    from ensemble.align.vocab import build_byte_vocab
 
     tokenizers = [AutoTokenizer.from_pretrained(model_dir(m.name)) for m in MANIFEST]
     os.environ["ENSEMBLE_CACHE"] = tempfile.mkdtemp()  # tables only; the models are already loaded

@@ -31,10 +31,10 @@ from speed import context_text, measure  # noqa: E402
 
 from ensemble.align import make_method  # noqa: E402
 from ensemble.align.deepen import DeepenOptions, deepen_step, relative_matrix  # noqa: E402
+from ensemble.align.relative import anchor_ids, exact  # noqa: E402
+from ensemble.align.shared import cache_dir  # noqa: E402
 from ensemble.config import MemberSpec  # noqa: E402
-from ensemble.prompting import prompt_ids  # noqa: E402
-from ensemble.relative import anchor_ids, exact  # noqa: E402
-from ensemble.shared import cache_dir  # noqa: E402
+from ensemble.decode.prompting import prompt_ids  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -129,7 +129,7 @@ def memory(models, steps) -> dict:
 
 
 def main() -> None:
-    from ensemble.loading import load_models
+    from ensemble.models.pool import load_models
 
     torch.set_num_threads(2)
     rebuild = "--rebuild" in sys.argv

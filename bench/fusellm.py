@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from qa_wikidata import gold, hit, load_task  # noqa: E402
 
+from ensemble.decode.prompting import prompt_ids  # noqa: E402
 from ensemble.fusellm import corpus, pipeline, vocabmap  # noqa: E402
 from ensemble.fusellm.train import TrainConfig  # noqa: E402
-from ensemble.prompting import prompt_ids  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "runs" / "fusellm"

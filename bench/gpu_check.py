@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig  # noqa: E402
-from ensemble.loading import load_models  # noqa: E402
+from ensemble.models.pool import load_models  # noqa: E402
 from tests import fixtures  # noqa: E402
 from tests.helpers import config, greedy_ids, run_fused  # noqa: E402
 from tests.test_engine import prompts_for  # noqa: E402

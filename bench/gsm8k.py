@@ -27,8 +27,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from qa_wikidata import MEMBERS, build, label, run_example  # noqa: E402
 
 from ensemble.config import MemberSpec  # noqa: E402
-from ensemble.scoring import MATH, gsm8k_file, math_prompt, math_task  # noqa: E402
-from ensemble.vote import final_answer, vote  # noqa: E402
+from ensemble.tune.scoring import MATH, gsm8k_file, math_prompt, math_task  # noqa: E402
+from ensemble.tune.vote import final_answer, vote  # noqa: E402
 
 # (run key, member indices, method, with solo); `-q`: Qwen-Coder (the strongest member on math) is main
 SYSTEMS = (("deepen-q:(0, 1, 2)", (0, 1, 2), "deepen-q", True),  # in this order: the run is long, so
@@ -60,7 +60,7 @@ def make(models, system):
 def evaluate(n: int, out: Path, max_seconds: float, patterns: list[str], shard: tuple[int, int] = (0, 1)) -> None:
     """Examples in sample order, system by system; `shard` (k, n): only every n-th example from the k-th,
     so n processes can share the work (each appends whole examples to `out`)."""
-    from ensemble.loading import load_models
+    from ensemble.models.pool import load_models
 
     start = time.perf_counter()
     prefix, sample = load_task(n)

@@ -5,7 +5,7 @@
 
 Rows are appended to bench/results/memory.jsonl, one per (model, format); a rerun skips rows already there, so
 the run can be stopped and resumed. Measured weights: every parameter, buffer and bitsandbytes quantization
-state tensor of the loaded model (ensemble.memory.measure), right after loading and again after the prefill.
+state tensor of the loaded model (ensemble.models.memory.measure), right after loading and again after the prefill.
 Measured KV cache: the tensors of a DynamicCache after a prefill of --tokens positions. RSS growth: the
 process's resident memory after loading minus before, on this CPU machine (it includes allocator slack and
 load-time buffers, so it is not what the estimate models).
@@ -29,10 +29,11 @@ import torch  # noqa: E402
 from transformers import DynamicCache  # noqa: E402
 
 from ensemble.config import MemberSpec  # noqa: E402
-from ensemble.hub import member_facts  # noqa: E402
-from ensemble.loading import load_model, locate  # noqa: E402
-from ensemble.memory import kv_bytes, measure, weight_bytes  # noqa: E402
-from ensemble.offline import MANIFEST  # noqa: E402
+from ensemble.models.hub import member_facts  # noqa: E402
+from ensemble.models.loading import load_model  # noqa: E402
+from ensemble.models.locate import locate  # noqa: E402
+from ensemble.models.memory import kv_bytes, measure, weight_bytes  # noqa: E402
+from ensemble.models.offline import MANIFEST  # noqa: E402
 
 FORMATS = ("fp32", "bf16", "8bit", "4bit")
 OUT = ROOT / "bench" / "results" / "memory.jsonl"

@@ -19,9 +19,9 @@ sys.path.insert(0, str(ROOT))
 from transformers import AutoConfig  # noqa: E402
 
 from ensemble.errors import LoadError  # noqa: E402
-from ensemble.memory import estimate, facts_from_config  # noqa: E402
-from ensemble.placement import GIB, Need, describe, gb, plan  # noqa: E402
-from ensemble.quantize import candidates  # noqa: E402
+from ensemble.models.memory import estimate, facts_from_config  # noqa: E402
+from ensemble.models.placement import GIB, Need, describe, gb, plan  # noqa: E402
+from ensemble.models.quantize import candidates  # noqa: E402
 
 HUB = ROOT / "tests" / "data" / "hub"
 DOC = ROOT / "docs" / "placement.md"

@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig  # noqa: E402
-from ensemble.engine import Ensemble  # noqa: E402
-from ensemble.events import FUSED, Finished  # noqa: E402
-from ensemble.offline import MANIFEST  # noqa: E402
+from ensemble.decode.engine import Ensemble  # noqa: E402
+from ensemble.decode.events import FUSED, Finished  # noqa: E402
+from ensemble.models.offline import MANIFEST  # noqa: E402
 from ensemble.presets import load_preset  # noqa: E402
-from ensemble.scoring import ANSWER, adapt, fewshot_prefix, hit, seeded_order, targets_of  # noqa: E402
+from ensemble.tune.scoring import ANSWER, adapt, fewshot_prefix, hit, seeded_order, targets_of  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "bigbench" / "qa_wikidata.json"
 MEMBERS = tuple(f"offline:{m.name}" for m in MANIFEST)  # SmolLM2, Gemma-3, Qwen2.5-Coder
@@ -102,7 +102,7 @@ def run_example(ensemble, prefix, example, system):
 def evaluate(n: int, out: Path, patterns: list[str], max_seconds: float) -> None:
     """Examples in sample order; for each, every selected system not yet in `out`. Stops after
     max_seconds (a chunk), to be resumed by the next call."""
-    from ensemble.loading import load_models
+    from ensemble.models.pool import load_models
 
     start = time.perf_counter()
     prefix, sample = load_task(n)

@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig  # noqa: E402
-from ensemble.engine import generate_stream  # noqa: E402
-from ensemble.events import FUSED, Finished  # noqa: E402
-from ensemble.offline import MANIFEST  # noqa: E402
+from ensemble.decode.engine import generate_stream  # noqa: E402
+from ensemble.decode.events import FUSED, Finished  # noqa: E402
+from ensemble.models.offline import MANIFEST  # noqa: E402
 
 MEMBERS = tuple(f"offline:{m.name}" for m in MANIFEST)  # SmolLM2, Gemma-3, Qwen2.5-Coder
 
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "bench-speed.md")
     args = parser.parse_args()
-    from ensemble.loading import load_models
+    from ensemble.models.pool import load_models
 
     models = load_models([MemberSpec(m, dtype="bf16") for m in MEMBERS])
     setups = [("unite", {}, 8), ("unite", {}, 0), ("gac", {}, 8), ("gac", {"threshold": 0.5}, 8)]

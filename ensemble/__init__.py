@@ -8,7 +8,7 @@
     for event in generate_stream(models, config, [{"role": "user", "content": "Hi!"}], solo=True):
         print(event)
 
-Names resolve lazily, so `import ensemble.events` (what the UI uses) never imports torch.
+Names resolve lazily, so `import ensemble.decode.events` (what the UI uses) never imports torch.
 """
 
 from importlib import import_module
@@ -16,9 +16,10 @@ from importlib import import_module
 _EXPORTS = {
     "EnsembleConfig": "config", "MemberSpec": "config", "SamplingConfig": "config",
     "EnsembleError": "errors", "ConfigError": "errors", "LoadError": "errors", "PromptError": "errors",
-    "Started": "events", "Piece": "events", "MemberFailed": "events", "Finished": "events", "Stats": "events",
-    "FUSED": "events", "load_preset": "presets", "list_presets": "presets",
-    "load_models": "loading", "generate_stream": "engine", "Ensemble": "engine", "METHODS": "align",
+    "Started": "decode.events", "Piece": "decode.events", "MemberFailed": "decode.events",
+    "Finished": "decode.events", "Stats": "decode.events", "FUSED": "decode.events",
+    "load_preset": "presets", "list_presets": "presets", "load_models": "models.pool",
+    "generate_stream": "decode.engine", "Ensemble": "decode.engine", "METHODS": "align",
 }  # fmt: skip
 
 

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import DTYPES, EnsembleConfig, MemberSpec, SamplingConfig
+from .decode.events import FUSED, Finished, MemberFailed, Piece, to_dict
+from .decode.prompting import check_messages
 from .errors import EnsembleError
-from .events import FUSED, Finished, MemberFailed, Piece, to_dict
 from .presets import PRESET_DIR, list_presets, load_preset, preset_path
-from .prompting import check_messages
 from .serve.cli import add_parser as add_serve_parser
 
 DEV_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bigbench" / "qa_wikidata.json"
@@ -119,8 +119,8 @@ def _parse_option(text: str) -> tuple[str, object]:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from .engine import Ensemble
-    from .loading import load_models
+    from .decode.engine import Ensemble
+    from .models.pool import load_models
 
     config = config_from_args(args)
     messages = check_messages([{"role": "user", "content": args.prompt}])  # before any model loads
@@ -172,8 +172,8 @@ RESET = "\033[0m"
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    from .engine import Ensemble
-    from .loading import load_models
+    from .decode.engine import Ensemble
+    from .models.pool import load_models
 
     config = config_from_args(args)
     check_method(config)
@@ -212,7 +212,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
 
 def vote_over(texts: list[str], names: list[str]) -> dict:
-    from .vote import final_answer, vote
+    from .tune.vote import final_answer, vote
 
     k = vote(texts)
     return {"text": texts[k], "answer": final_answer(texts[k]), "from": names[k]}
@@ -221,9 +221,9 @@ def vote_over(texts: list[str], names: list[str]) -> dict:
 def run_dev(args: argparse.Namespace) -> int:
     """`score`: write dev scores, weights and primary. `check`: print the compatibility report (and with
     --apply, write the suggested preset)."""
-    from .compat import check
-    from .loading import load_models
-    from .scoring import dev_examples, score_members, write_scores
+    from .models.pool import load_models
+    from .tune.compat import check
+    from .tune.scoring import dev_examples, score_members, write_scores
 
     path = preset_path(args.preset)
     config = load_preset(str(path))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 MAX_MEMBERS = 4
-DTYPES = ("auto", "bf16", "fp32", "fp16", "8bit", "4bit")  # 8bit/4bit: bitsandbytes (ensemble/quantize.py)
+DTYPES = ("auto", "bf16", "fp32", "fp16", "8bit", "4bit")  # 8bit/4bit: bitsandbytes (ensemble/models/quantize.py)
 
 
 @dataclass(frozen=True)
@@ -126,3 +127,9 @@ def _coerce(hint, value, key):
     if hint is bool and not isinstance(value, bool):
         raise ConfigError(f"{key}: expected true/false, got {value!r}")
     return value
+
+
+def cache_root() -> Path:
+    """Where converted models and alignment tables are cached: $ENSEMBLE_CACHE, else ~/.cache/ensemble-chat."""
+    env = os.environ.get("ENSEMBLE_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "ensemble-chat"

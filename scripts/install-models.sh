@@ -53,4 +53,4 @@ else
 fi
 
 cd "$REPO_ROOT"
-exec "$PY" -m ensemble.offline prepare
+exec "$PY" -m ensemble.models.offline prepare

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
-from ensemble.engine import Ensemble, start_run, step
-from ensemble.events import FUSED, Finished, Piece
-from ensemble.loading import load_models
+from ensemble.decode.engine import Ensemble, start_run, step
+from ensemble.decode.events import FUSED, Finished, Piece
+from ensemble.models.pool import load_models
 
 
 def config(paths, method="gac", max_new_tokens=24, **kw) -> EnsembleConfig:

@@ -12,7 +12,7 @@ from pathlib import Path
 import uvicorn
 import yaml
 
-from ensemble.pool import ModelPool
+from ensemble.models.pool import ModelPool
 from ensemble.presets import load_preset
 from ensemble.serve.routes import create_app
 from ensemble.serve.service import Limits, Service, build_service

@@ -1,7 +1,7 @@
 """Compatibility check: flags members far below the best, or with a different answer style."""
 
-from ensemble.compat import check, vocabulary_overlap
-from ensemble.scoring import MemberScore
+from ensemble.tune.compat import check, vocabulary_overlap
+from ensemble.tune.scoring import MemberScore
 from tests.helpers import load
 
 

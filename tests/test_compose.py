@@ -7,8 +7,8 @@ import torch
 from transformers import AutoModelForCausalLM, DynamicCache
 
 from ensemble.compose import ComposeConfig, Connection, compose, load_composed, save_composed
+from ensemble.decode.prompting import prompt_ids
 from ensemble.errors import ConfigError
-from ensemble.prompting import prompt_ids
 from tests.helpers import config, load, run_fused
 
 TEXT = "def main(argv):\n    return argv"
@@ -155,9 +155,9 @@ def test_composed_model_is_one_engine_member(fixture_dirs, tmp_path):
 
 def test_composition_goes_through_the_pool_with_an_estimate(fixture_dirs, tmp_path):
     from ensemble.config import MemberSpec
-    from ensemble.hub import member_facts
-    from ensemble.loading import locate
-    from ensemble.pool import ModelPool
+    from ensemble.models.hub import member_facts
+    from ensemble.models.locate import locate
+    from ensemble.models.pool import ModelPool
 
     save_composed(composed(fixture_dirs, seed=7), tmp_path / "calm")
     spec = MemberSpec(str(tmp_path / "calm"), dtype="fp32")

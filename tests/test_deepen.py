@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ensemble.align import make_method
 from ensemble.align.deepen import DeepenOptions, deepen_step
-from ensemble.relative import anchor_ids, build_relative, exact, gather, kl_mean, mix
+from ensemble.align.relative import anchor_ids, build_relative, exact, gather, kl_mean, mix
 from tests.helpers import config, greedy_ids, load, run_fused
 from tests.test_engine import prompts_for
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from ensemble.events import Finished, Piece
-from ensemble.prompting import prompt_ids
+from ensemble.decode.events import Finished, Piece
+from ensemble.decode.prompting import prompt_ids
 from tests.helpers import config, greedy_ids, load, pieces_and_final, run_fused
 
 METHODS = ["average", "deepen", "gac", "unite"]
@@ -62,7 +62,7 @@ def test_average_refuses_different_vocabularies(fixture_dirs):
 def check_every_launch(monkeypatch) -> list[int]:
     """Make every Member.launch assert that its cached logits equal a fresh forward over the whole sequence;
     returns the list of checked sequence lengths."""
-    from ensemble.member import Member
+    from ensemble.decode.member import Member
 
     checked = []
     launch = Member.launch
@@ -128,7 +128,7 @@ def test_solo_answers_reuse_the_fused_prefill(fixture_dirs, monkeypatch):
     """With solo columns, each member's solo answer starts from the prompt its fused twin just prefilled:
     it feeds one id at its first step instead of the whole prompt, every cached launch equals a full
     recompute, and the solo text equals that member decoding alone from an empty cache."""
-    from ensemble.engine import Ensemble
+    from ensemble.decode.engine import Ensemble
 
     checked = check_every_launch(monkeypatch)
     paths = [fixture_dirs["uni-gemma3"], fixture_dirs["bpe-qwen2"]]

@@ -4,9 +4,9 @@ import pytest
 
 from ensemble.cli import main
 from ensemble.config import EnsembleConfig, MemberSpec
+from ensemble.decode.prompting import check_messages
 from ensemble.errors import ConfigError, LoadError, PromptError
-from ensemble.loading import locate
-from ensemble.prompting import check_messages
+from ensemble.models.locate import locate
 
 
 def test_member_count_bounds():
@@ -53,7 +53,7 @@ def test_bad_hub_id(bad):
 
 
 def test_unreachable_hub_id_is_a_load_error():
-    from ensemble.loading import load_model
+    from ensemble.models.loading import load_model
 
     with pytest.raises(LoadError, match="could not load 'nobody-here/no-such-model'"):
         load_model(MemberSpec("nobody-here/no-such-model"))
@@ -74,7 +74,7 @@ def test_cli_reports_errors_without_traceback(capsys):
 
 
 def test_prompt_too_long(fixture_dirs):
-    from ensemble.engine import generate_stream
+    from ensemble.decode.engine import generate_stream
     from tests.helpers import config, load
 
     paths = [fixture_dirs["bpe-qwen2"]]
@@ -83,7 +83,7 @@ def test_prompt_too_long(fixture_dirs):
 
 
 def test_old_turns_dropped_to_fit(fixture_dirs):
-    from ensemble.engine import fit_prompt
+    from ensemble.decode.engine import fit_prompt
     from tests.helpers import config, load
 
     paths = [fixture_dirs["bpe-qwen2"]]
@@ -110,9 +110,9 @@ def test_hub_ids_and_offline_names_pass_through():
 
 
 def test_cli_rejects_bad_method_and_empty_prompt_before_loading(capsys, monkeypatch):
-    import ensemble.loading
+    import ensemble.models.pool
 
-    monkeypatch.setattr(ensemble.loading, "load_models", lambda *a: pytest.fail("loaded models"))
+    monkeypatch.setattr(ensemble.models.pool, "load_models", lambda *a: pytest.fail("loaded models"))
     assert main(["generate", "--model", "a/b", "--method", "deeper", "--prompt", "hi"]) == 2
     assert "unknown method 'deeper'" in capsys.readouterr().err
     assert main(["generate", "--model", "a/b", "--prompt", " \n "]) == 2

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
-from ensemble.engine import Ensemble
-from ensemble.events import FUSED, Finished
+from ensemble.decode.engine import Ensemble
+from ensemble.decode.events import FUSED, Finished
 from ensemble.fusellm import corpus
 from ensemble.fusellm.__main__ import AGAIN, main
 from ensemble.fusellm.prepare import load_records, shard_path
-from ensemble.loading import load_models
+from ensemble.models.pool import load_models
 
 
 def test_held_out_split_is_by_document_and_deterministic():

@@ -6,7 +6,7 @@ import pytest
 from ensemble.config import MemberSpec
 from ensemble.fusellm.seqalign import dtw_path, one_to_one
 from ensemble.fusellm.vocabmap import build_map, naive_nearest
-from ensemble.offline import model_dir
+from ensemble.models.offline import model_dir
 
 pytestmark = pytest.mark.slow
 NAMES = ("qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct")
@@ -16,7 +16,7 @@ NAMES = ("qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct")
 def pair():
     if not all((model_dir(n) / ".complete").exists() for n in NAMES):
         pytest.skip("offline models not prepared: run bash scripts/install-models.sh")
-    from ensemble.loading import load_models
+    from ensemble.models.pool import load_models
 
     return load_models([MemberSpec(f"offline:{n}", dtype="bf16") for n in NAMES])
 

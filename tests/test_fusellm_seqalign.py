@@ -9,7 +9,7 @@ from rapidfuzz.distance import Levenshtein
 
 from ensemble.fusellm.seqalign import dtw_path, matched_positions, one_to_one
 from ensemble.fusellm.vocabmap import as_text
-from ensemble.loading import load_models
+from ensemble.models.pool import load_models
 from tests.helpers import config
 
 

@@ -9,7 +9,7 @@ import torch
 from ensemble.errors import ConfigError
 from ensemble.fusellm.fusion import FusedRecord
 from ensemble.fusellm.train import TrainConfig, losses, train
-from ensemble.loading import load_models
+from ensemble.models.pool import load_models
 from tests.helpers import config
 
 

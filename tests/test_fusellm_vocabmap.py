@@ -4,9 +4,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ensemble.align.vocab import ByteVocab
 from ensemble.fusellm.vocabmap import build_map, naive_nearest
-from ensemble.loading import load_models
-from ensemble.vocab import ByteVocab
+from ensemble.models.pool import load_models
 from tests.helpers import config
 
 

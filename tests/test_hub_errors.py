@@ -10,8 +10,9 @@ from huggingface_hub import errors as hub
 
 from ensemble.config import MemberSpec
 from ensemble.errors import LoadError
-from ensemble.hub import member_facts, translate
-from ensemble.loading import load_model, locate
+from ensemble.models.hub import member_facts, translate
+from ensemble.models.loading import load_model
+from ensemble.models.locate import locate
 
 REPO = "someone/some-model"
 OFFLINE = "cannot reach the Hugging Face Hub"

@@ -8,9 +8,10 @@ import torch
 from transformers import AutoConfig, DynamicCache
 
 from ensemble.config import MemberSpec
-from ensemble.hub import member_facts
-from ensemble.loading import load_model, locate
-from ensemble.memory import estimate, facts_from_config, kv_bytes, measure, weight_bytes
+from ensemble.models.hub import member_facts
+from ensemble.models.loading import load_model
+from ensemble.models.locate import locate
+from ensemble.models.memory import estimate, facts_from_config, kv_bytes, measure, weight_bytes
 
 FORMATS = ["fp32", "bf16", "8bit", "4bit"]
 HUB = sorted((Path(__file__).parent / "data" / "hub").glob("*.json"))

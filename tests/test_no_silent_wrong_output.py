@@ -7,14 +7,14 @@ import dataclasses
 import pytest
 import torch
 
+from ensemble.align.relative import Exact
+from ensemble.align.shared import identity_space
+from ensemble.align.vocab import build_byte_vocab
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
-from ensemble.engine import Ensemble
+from ensemble.decode.engine import Ensemble
+from ensemble.decode.events import Finished, MemberFailed
+from ensemble.decode.member import Member, forward_all
 from ensemble.errors import ConfigError
-from ensemble.events import Finished, MemberFailed
-from ensemble.member import Member, forward_all
-from ensemble.relative import Exact
-from ensemble.shared import identity_space
-from ensemble.vocab import build_byte_vocab
 from tests.fakedevice import Placed
 from tests.helpers import config, greedy_ids, load, run_fused
 from tests.test_engine import PROMPT, prompts_for
@@ -164,10 +164,10 @@ def test_nan_and_inf_sampling_settings_are_config_errors(field, value):
 
 
 def test_cli_temperature_nan_is_one_line(capsys, monkeypatch):
-    import ensemble.loading
+    import ensemble.models.pool
     from ensemble.cli import main
 
-    monkeypatch.setattr(ensemble.loading, "load_models", lambda *a, **k: pytest.fail("loaded models"))
+    monkeypatch.setattr(ensemble.models.pool, "load_models", lambda *a, **k: pytest.fail("loaded models"))
     assert main(["generate", "--model", "a/b", "--temperature", "nan", "--prompt", "hi"]) == 2
     err = capsys.readouterr().err.strip()
     assert "temperature" in err and len(err.splitlines()) == 1 and "Traceback" not in err

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ensemble import offline
+from ensemble.models import offline
 
 
 @pytest.fixture

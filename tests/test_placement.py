@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from transformers import AutoConfig
 
 from ensemble.errors import LoadError
-from ensemble.memory import estimate, facts_from_config
-from ensemble.placement import CUDA_CONTEXT, GIB, Need, plan
-from ensemble.quantize import candidates
+from ensemble.models.memory import estimate, facts_from_config
+from ensemble.models.placement import CUDA_CONTEXT, GIB, Need, plan
+from ensemble.models.quantize import candidates
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "tests" / "data" / "hub"

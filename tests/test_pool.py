@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from transformers import AutoConfig
 
-import ensemble.pool
+import ensemble.models.pool
 from ensemble.config import MemberSpec
 from ensemble.errors import LoadError
-from ensemble.memory import facts_from_config
-from ensemble.placement import GIB
-from ensemble.pool import LoadProgress, ModelPool
-from ensemble.zerogpu import gpu
+from ensemble.models.memory import facts_from_config
+from ensemble.models.placement import GIB
+from ensemble.models.pool import LoadProgress, ModelPool
+from ensemble.models.zerogpu import gpu
 
 STAGES = ("estimating", "downloading", "loading", "quantizing", "placing", "ready")
 LLAMA = Path(__file__).parent / "data" / "hub" / "llama-3.1-8b-instruct.json"
@@ -83,9 +83,9 @@ def test_refuses_before_any_download(monkeypatch):
     record = json.loads(LLAMA.read_text())
     config = dict(record["config"])
     facts = facts_from_config(AutoConfig.for_model(config.pop("model_type"), **config), record["parameter_count"])
-    monkeypatch.setattr(ensemble.pool, "member_facts", lambda *a: facts)
-    monkeypatch.setattr(ensemble.pool, "download", lambda *a: pytest.fail("downloaded"))
-    monkeypatch.setattr(ensemble.pool, "load_model", lambda *a: pytest.fail("loaded"))
+    monkeypatch.setattr(ensemble.models.pool, "member_facts", lambda *a: facts)
+    monkeypatch.setattr(ensemble.models.pool, "download", lambda *a: pytest.fail("downloaded"))
+    monkeypatch.setattr(ensemble.models.pool, "load_model", lambda *a: pytest.fail("loaded"))
     events = []
     with pytest.raises(LoadError, match=r"Llama-3.1-8B-Instruct.*short by .* GiB.*Try dtype: 8bit"):
         ModelPool(gpus=[16 * GIB]).load([MemberSpec(record["repo"], dtype="bf16")], events.append)
@@ -93,12 +93,12 @@ def test_refuses_before_any_download(monkeypatch):
 
 
 def test_hub_member_is_downloaded_then_loaded(monkeypatch, fixture_dirs):
-    real = ensemble.pool.load_model
+    real = ensemble.models.pool.load_model
     tiny = MemberSpec(str(fixture_dirs["bpe-qwen2"]))
     downloads = []
-    monkeypatch.setattr(ensemble.pool, "member_facts", lambda spec, *a: tiny_facts(tiny))
-    monkeypatch.setattr(ensemble.pool, "download", downloads.append)
-    monkeypatch.setattr(ensemble.pool, "load_model", lambda spec, device, slot: real(tiny, device, slot))
+    monkeypatch.setattr(ensemble.models.pool, "member_facts", lambda spec, *a: tiny_facts(tiny))
+    monkeypatch.setattr(ensemble.models.pool, "download", downloads.append)
+    monkeypatch.setattr(ensemble.models.pool, "load_model", lambda spec, device, slot: real(tiny, device, slot))
     events = []
     (lm,) = ModelPool(gpus=[80 * GIB]).load([MemberSpec("someone/tiny")], events.append)
     assert downloads == ["someone/tiny"] and lm.spec.model == "someone/tiny"
@@ -108,8 +108,8 @@ def test_hub_member_is_downloaded_then_loaded(monkeypatch, fixture_dirs):
 
 
 def tiny_facts(spec):
-    from ensemble.hub import member_facts
-    from ensemble.loading import locate
+    from ensemble.models.hub import member_facts
+    from ensemble.models.locate import locate
 
     return member_facts(spec, *locate(spec.model))
 
@@ -141,8 +141,8 @@ def test_gpu_uses_spaces_when_present(monkeypatch):
 def test_slot_becomes_device_map(monkeypatch, fixture_dirs, shares, expected):
     import transformers
 
-    from ensemble.loading import load_model
-    from ensemble.placement import Slot
+    from ensemble.models.loading import load_model
+    from ensemble.models.placement import Slot
 
     real, seen = transformers.AutoModelForCausalLM.from_pretrained, {}
 

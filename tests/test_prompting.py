@@ -1,6 +1,6 @@
 """Each member renders the conversation its own way; answers continue it as plain continuation ids."""
 
-from ensemble.prompting import prompt_ids, render_plain
+from ensemble.decode.prompting import prompt_ids, render_plain
 from tests.helpers import load
 
 TURNS = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},

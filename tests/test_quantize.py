@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
+from ensemble.decode.events import MemberFailed
+from ensemble.decode.prompting import prompt_ids
 from ensemble.errors import ConfigError
-from ensemble.events import MemberFailed
-from ensemble.loading import load_models
-from ensemble.prompting import prompt_ids
-from ensemble.quantize import candidates, quantized_layers
+from ensemble.models.pool import load_models
+from ensemble.models.quantize import candidates, quantized_layers
 from tests.helpers import greedy_ids, pieces_and_final, run_fused
 
 LAYER = {"4bit": bnb.nn.Linear4bit, "8bit": bnb.nn.Linear8bitLt}
@@ -22,9 +22,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 def fp32_compute(monkeypatch):
     """Token equality runs in fp32: bf16 near-ties flip between kernels (generate's masked attention vs the
     engine's), so the equality tests compute in fp32 around the quantized weights."""
-    import ensemble.quantize
+    import ensemble.models.quantize
 
-    monkeypatch.setattr(ensemble.quantize, "COMPUTE_DTYPE", torch.float32)
+    monkeypatch.setattr(ensemble.models.quantize, "COMPUTE_DTYPE", torch.float32)
 
 
 def quantized(paths, dtypes, method="gac", n=16):

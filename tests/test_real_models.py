@@ -3,9 +3,9 @@
 import pytest
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
-from ensemble.engine import generate_stream
-from ensemble.events import FUSED, Finished, Piece
-from ensemble.offline import MANIFEST, model_dir
+from ensemble.decode.engine import generate_stream
+from ensemble.decode.events import FUSED, Finished, Piece
+from ensemble.models.offline import MANIFEST, model_dir
 
 pytestmark = pytest.mark.slow
 NAMES = [m.name for m in MANIFEST]
@@ -15,7 +15,7 @@ NAMES = [m.name for m in MANIFEST]
 def models():
     if not all((model_dir(n) / ".complete").exists() for n in NAMES):
         pytest.skip("offline models not prepared: run bash scripts/install-models.sh")
-    from ensemble.loading import load_models
+    from ensemble.models.pool import load_models
 
     return load_models([MemberSpec(f"offline:{n}", dtype="bf16") for n in NAMES])
 
@@ -51,14 +51,14 @@ def test_three_models_answer_and_stream_consistently(models, method):
 def smollm2_fp32(models):
     """Exact token equality runs in fp32: in bf16 a near-tie (21.375 vs 21.25) flips between a prompt
     prefilled in one chunk and one prefilled in two (prefix reuse), or between CPU kernels."""
-    from ensemble.loading import load_model
+    from ensemble.models.loading import load_model
 
     return load_model(MemberSpec(f"offline:{NAMES[0]}", dtype="fp32"))
 
 
 @pytest.mark.parametrize("reuse", [False, True])
 def test_one_member_equals_generate_on_smollm2(smollm2_fp32, reuse):
-    from ensemble.prompting import prompt_ids
+    from ensemble.decode.prompting import prompt_ids
     from tests.helpers import greedy_ids, run_fused
 
     lm = smollm2_fp32
@@ -76,8 +76,8 @@ def test_one_member_equals_generate_on_smollm2(smollm2_fp32, reuse):
 def test_reused_prompt_cache_matches_a_recompute_in_bf16(models):
     """Prefix reuse in bf16 is close, not exact: the next-token distribution after a prompt prefilled in two
     chunks stays within 0.02 (max absolute difference of any probability) of one full prefill."""
-    from ensemble.member import Member, forward_all
-    from ensemble.prompting import prompt_ids
+    from ensemble.decode.member import Member, forward_all
+    from ensemble.decode.prompting import prompt_ids
 
     for lm in models:
         lm.prompts.clear()
@@ -109,7 +109,7 @@ def test_text_that_normalizers_rewrite_keeps_its_bytes(models, text):
     """Qwen2.5's NFC rewrites combining accents, Hangul jamo and compatibility ideographs; Gemma turns U+2581
     into a space. Each member's ids must still spell exactly the emitted bytes, and re-sync must stay
     incremental (no full re-encode every step)."""
-    from ensemble.resync import retokenize_tail
+    from ensemble.decode.resync import retokenize_tail
 
     data = (text + " and ") .encode() * 6
     for m in models:
@@ -145,8 +145,8 @@ def test_gating_skips_other_members(models):
 
 
 def test_a_gguf_file_loads_through_the_same_path(models):
-    from ensemble.loading import load_model
-    from ensemble.offline import cache_root
+    from ensemble.models.loading import load_model
+    from ensemble.models.offline import cache_root
 
     gguf = cache_root() / "gguf" / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if not gguf.exists():

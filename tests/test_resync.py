@@ -1,4 +1,4 @@
-from ensemble.resync import ResyncPlan, common_prefix, plan_resync, retokenize_tail
+from ensemble.decode.resync import ResyncPlan, common_prefix, plan_resync, retokenize_tail
 
 PIECES = [b"", b"a", b"b", b"ab", b" ", b"\xe6", b"\x9d\xb1", b"\xe6\x9d\xb1", b"c"]
 

@@ -7,7 +7,7 @@ import yaml
 
 from ensemble.cli import main
 from ensemble.presets import load_preset
-from ensemble.scoring import SHOTS, adapt, dev_examples, hit, math_task, seeded_order
+from ensemble.tune.scoring import SHOTS, adapt, dev_examples, hit, math_task, seeded_order
 
 
 def dev_file(tmp_path, n=40):
@@ -84,7 +84,7 @@ def test_write_scores_keeps_comments_and_layout(tmp_path):
     and the result loads as a preset with the derived weights and primary."""
     from pathlib import Path
 
-    from ensemble.scoring import MemberScore, write_scores
+    from ensemble.tune.scoring import MemberScore, write_scores
 
     source = Path(__file__).resolve().parents[1] / "presets" / "offline-default.yaml"
     scores = [MemberScore("s", 0.42, 1.2, 100), MemberScore("g", 0.55, 1.6, 100), MemberScore("q", 0.1, 1.3, 100)]

@@ -122,6 +122,6 @@ def test_only_loopback_binds_without_a_key(host, loopback):
 
 def test_serve_refuses_an_open_public_bind_before_loading(preset, monkeypatch, capsys):
     monkeypatch.delenv("ENSEMBLE_API_KEY", raising=False)
-    monkeypatch.setattr("ensemble.pool.ModelPool.load", lambda *a, **k: pytest.fail("loaded models"))
+    monkeypatch.setattr("ensemble.models.pool.ModelPool.load", lambda *a, **k: pytest.fail("loaded models"))
     assert cli.main(["serve", "--preset", str(preset), "--host", "0.0.0.0"]) == 2
     assert "without an API key" in capsys.readouterr().err

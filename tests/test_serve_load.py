@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from ensemble.member import Member
+from ensemble.decode.member import Member
 from ensemble.serve.gate import Gate, QueueFull
 from tests.serve_helpers import serving, tiny_preset, wait_idle
 

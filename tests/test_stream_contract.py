@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from ensemble.choose import choose, top_p_filter
 from ensemble.config import SamplingConfig
-from ensemble.engine import generate_stream
-from ensemble.events import FUSED, Finished, MemberFailed, Piece, Started, to_dict
+from ensemble.decode.choose import choose, top_p_filter
+from ensemble.decode.engine import generate_stream
+from ensemble.decode.events import FUSED, Finished, MemberFailed, Piece, Started, to_dict
 from tests.helpers import config, load
 
 MESSAGES = [{"role": "user", "content": "def main(argv):"}]
@@ -36,7 +36,7 @@ def test_events_are_json_and_carry_no_tensors(pair):
 
 
 def test_should_stop_ends_every_stream_and_frees_caches(pair, monkeypatch):
-    from ensemble.member import Member
+    from ensemble.decode.member import Member
 
     paths, models = pair
     released = []
@@ -54,7 +54,7 @@ def test_should_stop_ends_every_stream_and_frees_caches(pair, monkeypatch):
 
 
 def test_closing_the_generator_frees_caches(pair, monkeypatch):
-    from ensemble.member import Member
+    from ensemble.decode.member import Member
 
     paths, models = pair
     release = Member.release
@@ -68,7 +68,7 @@ def test_closing_the_generator_frees_caches(pair, monkeypatch):
 
 
 def test_member_failing_mid_answer_others_carry_on(pair, monkeypatch):
-    from ensemble.member import Member
+    from ensemble.decode.member import Member
 
     paths, models = pair
     launch = Member.launch
@@ -146,7 +146,7 @@ def test_gac_gating_consults_others_only_when_primary_is_unsure(pair, threshold)
 def test_interleaved_streams_on_shared_models_do_not_interfere(pair):
     """Two answers decoded step by step in alternation (as two users would be) equal the same answers
     decoded one after the other: members share weights and the prompt cache, never decode state."""
-    from ensemble.engine import Ensemble
+    from ensemble.decode.engine import Ensemble
 
     paths, models = pair
     ensemble = Ensemble(models, config(paths, "unite", max_new_tokens=16))

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ensemble.textstream import TextStream
+from ensemble.decode.textstream import TextStream
 
 
 def test_holds_partial_utf8_until_complete():

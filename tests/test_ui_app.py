@@ -3,7 +3,7 @@
 import gradio as gr
 
 from app import Models, make_app, parse_args
-from ensemble.events import FUSED, Finished
+from ensemble.decode.events import FUSED, Finished
 from tests.browser.server import tiny_presets
 
 

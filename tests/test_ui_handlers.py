@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
+from ensemble.decode.events import FUSED, Finished, Piece, Stats
 from ensemble.errors import LoadError, PromptError
-from ensemble.events import FUSED, Finished, Piece, Stats
 from ui.handlers import Context, Handlers, picker_updates
 from ui.picker import FIELDS, settings_from_config
 from ui.state import Limits, Session

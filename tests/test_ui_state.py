@@ -3,7 +3,7 @@
 import pytest
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
-from ensemble.events import FUSED, Finished, MemberFailed, Piece, Started, Stats
+from ensemble.decode.events import FUSED, Finished, MemberFailed, Piece, Started, Stats
 from ui.picker import (
     FIELDS,
     config_from_settings,

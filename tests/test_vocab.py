@@ -2,8 +2,8 @@
 
 import pytest
 
-from ensemble.shared import END, union_space
-from ensemble.vocab import gpt2_byte_decoder, piece_bytes
+from ensemble.align.shared import END, union_space
+from ensemble.align.vocab import gpt2_byte_decoder, piece_bytes
 from tests.helpers import load
 
 SAMPLES = ["naïve café — 東京 🙂", "\tdef f(x):\n\t\treturn x", "  two leading spaces", "中文文本测试，你好世界。",

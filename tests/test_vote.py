@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ensemble.vote import final_answer, mbr, token_f1, vote
+from ensemble.tune.vote import final_answer, mbr, token_f1, vote
 
 
 @pytest.mark.parametrize(("text", "answer"), [

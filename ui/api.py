@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 import gradio as gr
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
+from ensemble.decode.events import FUSED, Finished, MemberFailed, Piece
 from ensemble.errors import EnsembleError
-from ensemble.events import FUSED, Finished, MemberFailed, Piece
 
 from .picker import MAX_MODEL_CHARS, MIN_MEMBERS, SLOTS
 

@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ensemble.events import FUSED, Finished, MemberFailed, Piece
+from ensemble.decode.events import FUSED, Finished, MemberFailed, Piece
 
 from .render import FUSED_KEY
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..shared import identity_space
 from .base import Aligned, normalize_rows, own_top
+from .shared import identity_space
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import torch
 
-from ..shared import SharedSpace
+from .shared import SharedSpace
 
 
 @dataclass(frozen=True)

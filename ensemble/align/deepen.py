@@ -2,7 +2,7 @@
 (Huang et al., NeurIPS 2024, arXiv 2404.12715), §3.
 
 Each member's next-token distribution p_i [V_i] is mapped into the relative space, q_i = p_i · P_i [A]
-(`ensemble/relative.py`), and averaged with the member weights (DeePEn-Avg: equal; DeePEn-Adapt: dev
+(`ensemble/align/relative.py`), and averaged with the member weights (DeePEn-Avg: equal; DeePEn-Adapt: dev
 scores). An inverse search then looks for logits z of the main (primary) member whose relative
 projection softmax(z) · P_main matches the average: AdamW, 5 steps, cosine schedule (T_max 10, floor
 lr/4), KL loss; the emitted token is argmax z. lr 0 is the main member alone.
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..relative import (
+from .base import Aligned, normalize_rows, own_top
+from .relative import (
     Exact,
     Relative,
     Rows,
@@ -40,8 +41,7 @@ from ..relative import (
     kl_mean,
     mix,
 )
-from ..shared import cached, union_space
-from .base import Aligned, normalize_rows, own_top
+from .shared import cached, union_space
 
 
 @dataclass(frozen=True)

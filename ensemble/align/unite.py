@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..shared import SharedSpace, cached, union_space
 from .base import Aligned, normalize_rows, own_top
+from .shared import SharedSpace, cached, union_space
 
 
 @dataclass(frozen=True)

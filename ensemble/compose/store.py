@@ -44,7 +44,7 @@ def _member_path(ref: str, folder: Path) -> str:
 def _load_member(ref: str, dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..loading import locate
+    from ..models.locate import locate
 
     where, extra = locate(ref)
     try:

@@ -11,7 +11,7 @@ import math
 
 from tqdm import tqdm
 
-from ..loading import LoadedModel
+from ..decode.model import LoadedModel
 from .corpus import Block
 from .prepare import record
 

@@ -28,7 +28,7 @@ Load it as an Ensemble Chat member with `MemberSpec(model="<this folder>")`, or 
 
 def hub_id(model: str) -> str:
     """`offline:NAME` -> the Hub repo its GGUF came from (the card's `base_model` must be a Hub id)."""
-    from ..offline import MANIFEST
+    from ..models.offline import MANIFEST
 
     twins = {f"offline:{m.name}": m.hub_twin for m in MANIFEST}
     return twins.get(model) or model

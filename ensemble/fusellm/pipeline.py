@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from ..config import MemberSpec
+from ..decode.model import LoadedModel
 from ..errors import ConfigError
-from ..loading import LoadedModel, load_model
+from ..models.loading import load_model
 from . import corpus, fusion, prepare, vocabmap
 from .evaluate import bits_per_byte
 from .modelcard import write_card

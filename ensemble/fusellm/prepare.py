@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..loading import LoadedModel
+from ..decode.model import LoadedModel
 from .corpus import Block
 
 TOP_K = 10  # forward_for_logits.py --top_k_logits 10

@@ -19,7 +19,7 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cdist
 
-from ..vocab import ByteVocab
+from ..align.vocab import ByteVocab
 
 QUERY_CHUNK = 4096  # rows of one cdist call: 4096 x a bucket of ~10k int32 cells stays ~160 MB
 

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..decode.events import Finished, MemberFailed, Piece, Started
 from ..errors import EnsembleError
-from ..events import Finished, MemberFailed, Piece, Started
 from .errors import ApiError, bad_request, server_error
 from .gate import Ticket
 from .logprobs import Choice, Recorder

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                             f"> 0; got {limits}")
     import uvicorn
 
-    from ..pool import ModelPool
+    from ..models.pool import ModelPool
     from .routes import create_app
     from .service import build_service
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..choose import choose
 from ..config import SamplingConfig
-from ..fuse import fuse
+from ..decode.choose import choose
+from ..decode.fuse import fuse
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..config import EnsembleConfig, SamplingConfig
-from ..engine import Ensemble, fit_prompt
+from ..decode.engine import Ensemble, fit_prompt
+from ..decode.events import Event
+from ..decode.prompting import check_messages
 from ..errors import ConfigError, PromptError
-from ..events import Event
-from ..prompting import check_messages
 from .errors import ApiError, bad_request, unsupported
 from .gate import Gate
 from .logprobs import Recorder

@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from ensemble.events import FUSED, Finished, Piece, Stats
+from ensemble.decode.events import FUSED, Finished, Piece, Stats
 from tests.browser.test_ui_browser import FUSED_SPANS, open_app, send, wait_finished
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")

@@ -10,15 +10,15 @@ import dataclasses
 from collections import Counter
 from pathlib import Path
 
-from .config import MemberSpec
-from .errors import LoadError
+from ..config import MemberSpec
+from ..errors import LoadError
 from .memory import ModelFacts, facts_from_config
 
 NOT_SUPPORTED = ("does not recognize this architecture", "Unrecognized configuration class", "Unrecognized model")
 
 
 def member_facts(spec: MemberSpec, where: str, extra: dict) -> ModelFacts:
-    """`where`, `extra`: from loading.locate. Raises LoadError (translated) when the Hub says no."""
+    """`where`, `extra`: from locate.locate. Raises LoadError (translated) when the Hub says no."""
     from transformers import AutoConfig
 
     if (Path(where) / "compose.json").is_file():
@@ -34,8 +34,8 @@ def member_facts(spec: MemberSpec, where: str, extra: dict) -> ModelFacts:
 def composition_facts(spec: MemberSpec, where: str) -> ModelFacts:
     """A CALM folder: the anchor's shape (its KV cache is the one that grows) with every frozen member's
     weights; the composition's own few parameters are left out."""
-    from .compose.store import member_refs
-    from .loading import locate
+    from ..compose.store import member_refs
+    from .locate import locate
 
     parts = [member_facts(dataclasses.replace(spec, model=ref), *locate(ref)) for ref in member_refs(where)]
     total = {k: sum(getattr(f, k) for f in parts) for k in ("params", "linear_params", "linear_rows", "linear_layers")}

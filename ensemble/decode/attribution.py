@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .align import Aligned
+from ..align import Aligned
 
 
 @dataclass(frozen=True)

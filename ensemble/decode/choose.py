@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import SamplingConfig
+from ..config import SamplingConfig
 
 
 def choose(fused: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator) -> int:

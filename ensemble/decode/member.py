@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from transformers import DynamicCache
 
-from .loading import LoadedModel
+from ..decode.model import LoadedModel
 from .resync import ResyncPlan, plan_resync, retokenize_tail
 
 

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import torch
 
-from .config import MemberSpec
+from ..config import MemberSpec
+from ..decode.model import LoadedModel
 from .hub import member_facts, translate
-from .loading import LoadedModel, load_key, load_model, locate
+from .loading import load_key, load_model
+from .locate import locate
 from .memory import estimate
 from .placement import Need, Plan, Slot, describe, gb, plan
 from .quantize import QUANTIZED, candidates
@@ -158,3 +160,16 @@ def release() -> None:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
+
+def load_models(specs: Sequence[MemberSpec], device: str | None = None) -> list[LoadedModel]:
+    """Load each distinct model once; members with the same model and dtype share it. With a GPU and no
+    `device`, members are placed over the GPUs by a ModelPool (estimates first, then first-fit-decreasing)."""
+    if device is None and torch.cuda.is_available():
+        return ModelPool().load(specs)
+    loaded: dict[tuple[str, str, bool], LoadedModel] = {}
+    out = []
+    for spec in specs:
+        if load_key(spec) not in loaded:
+            loaded[load_key(spec)] = load_model(spec, device)
+        out.append(dataclasses.replace(loaded[load_key(spec)], spec=spec))
+    return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .errors import LoadError
+from ..errors import LoadError
 
 GIB = 2**30
 CUDA_CONTEXT = 600 * 2**20  # per GPU: CUDA context (~0.3-0.5 GiB with torch 2.x) plus cuBLAS/bnb workspaces
@@ -21,7 +21,7 @@ CUDA_CONTEXT = 600 * 2**20  # per GPU: CUDA context (~0.3-0.5 GiB with torch 2.x
 
 @dataclass(frozen=True)
 class Need:
-    """One member's estimated bytes per weight format (ensemble/memory.py), and the formats it may use."""
+    """One member's estimated bytes per weight format (ensemble/models/memory.py), and the formats it may use."""
 
     member: int
     name: str

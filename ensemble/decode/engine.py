@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .align import Method, make_method
+from ..align import Method, make_method
+from ..config import EnsembleConfig, SamplingConfig
+from ..decode.model import LoadedModel
+from ..errors import PromptError
 from .attribution import Attribution, attribute, merge
 from .choose import choose
-from .config import EnsembleConfig, SamplingConfig
-from .errors import PromptError
 from .events import FUSED, Event, Finished, MemberFailed, Piece, Started, Stats
 from .fuse import fuse
-from .loading import LoadedModel
 from .member import Member, forward_all
 from .prompting import check_messages, prompt_ids
 from .resync import incomplete_tail

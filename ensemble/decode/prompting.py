@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from tokenizers import Tokenizer
 
-from .errors import PromptError
-from .vocab import ByteVocab
+from ..align.vocab import ByteVocab
+from ..errors import PromptError
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 _RAW_BYTES = re.compile("([\udc80-\udcff]+)")

@@ -28,8 +28,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.scalarstring import FoldedScalarString
 
-from .config import EnsembleConfig, SamplingConfig
-from .errors import ConfigError
+from ..config import EnsembleConfig, SamplingConfig
+from ..errors import ConfigError
 from .vote import final_answer
 
 SHOTS = 3
@@ -135,8 +135,8 @@ def hit(answer: str, targets: Sequence[str]) -> bool:
 
 def score_members(models, dev: DevSet) -> list[MemberScore]:
     """Each member alone, greedy, plain-completion prompts."""
-    from .engine import Ensemble
-    from .events import Finished
+    from ..decode.engine import Ensemble
+    from ..decode.events import Finished
 
     out = []
     for lm in models:

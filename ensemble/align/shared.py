@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .offline import cache_root
+from ..config import cache_root
 from .vocab import ByteVocab
 
 END = 0  # shared id of the end of the answer in a union space
