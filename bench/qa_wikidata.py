@@ -176,18 +176,18 @@ def report(out: Path, doc: Path, n: int) -> None:
         f" points at n = {len(common)}. Wins / losses count the examples where exactly one of the system and its",
         "best member is right. `(append-only)`: `resync_window: 0`. `DeePEn-Avg`: equal weights, main model = the",
         "subset's best member on the dev set; `DeePEn-Adapt` and `(dev weights)`: weights from the dev scores",
-        "(`python -m ensemble score`, 100 dev examples disjoint from the sample). DeePEn-Adapt rows are left out:",
-        "before issue 13's fix they decoded with equal weights (DeePEn read the loaded models' spec weights); re-run",
-        "them with `--systems 'deepen-adapt*'`.", "",
+        "(`python -m ensemble score`, 100 dev examples disjoint from the sample).", "",
         "| System | n | Accuracy | vs its best member | wins / losses |", "|---|---|---|---|---|",
     ]
     for s in solos:
         lines.append(f"| {label(s)} | {len(common)} | {100 * sum(by[s][i] for i in common) / len(common):.1f} | | |")
-    for s in sorted(x for x in by if not x.startswith(("solo:", "deepen-adapt"))):
+    for s in sorted(x for x in by if not x.startswith("solo:")):
         members = [f"solo:{i}" for i in re.findall(r"\d", s.split(":", 1)[1])]
         count, acc, best, best_acc, wins, losses = compare(by, s, members)
         lines.append(f"| {label(s)} | {count} | {100 * acc:.1f} | {100 * (acc - best_acc):+.1f} ({label(best)}) | "
                      f"{wins} / {losses} |")
+    missing = [label(s[0]) for s in systems(len(MEMBERS)) if s[0] not in by]
+    lines += ["", "Not measured: " + "; ".join(missing) + "."] if missing else []
     doc.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

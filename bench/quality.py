@@ -36,65 +36,16 @@ every subset that has it, and SmolLM2 in SmolLM2 + Gemma3; `bench/gsm8k.py` name
 runs `deepen-q`). `vote over fused + solos`: majority of the final numbers of the fused answer and its
 members' solo answers (GSM8K only).
 
-**DeePEn-Adapt rows are withdrawn.** Until issue 13, DeePEn read each loaded model's own spec weight
-(always 1 in these benchmarks) instead of the ensemble's weights, so every `deepen-adapt` run decoded with
-equal weights. Their raw rows stay in `bench/results/` but are left out of these tables until they are
-re-run with the fix (the DeePEn-Adapt systems of `bench/qa_wikidata.py` and `bench/gsm8k.py`).
+A system with no rows in `bench/results/` is listed under "Not measured" below its table.
 """
-WITHDRAWN = ("deepen-adapt",)  # ran with equal weights (the DeePEn weights bug, issue 13): not shown
-FINDINGS = """## What the numbers say
-
-- **qa_wikidata (500 examples): DeePEn-Avg beats its best member in every configuration.** DeePEn-Avg of
-  all three 56.2 against Gemma3 alone 52.0 (+4.2, 32 wins / 11 losses);
-  DeePEn pairs +2.8 (SmolLM2 + Gemma3), +2.8 (SmolLM2 + Qwen-Coder, over SmolLM2), +1.0 (Gemma3 +
-  Qwen-Coder). UniTE and GaC gain less on the triple (+0.2 each) and lose on pairs with Qwen-Coder (UniTE
-  −0.4 and −0.6, GaC −0.8 and −1.8): they average the weak member's whole distribution, while DeePEn's main
-  model keeps the last word. One example is 0.2 points; the standard error of a difference near 50% on
-  500 paired examples is about 1.3 points, so the DeePEn triple's +4.2 is clear and the pairs' +1.0 is not.
-- **The compatibility check on qa_wikidata** (100 dev examples: SmolLM2 42.0, Gemma3 55.0, Qwen-Coder
-  37.0; answers 1.2 / 1.6 / 1.3 words) flags Qwen-Coder (18 points below, beyond twice the 6.9-point
-  standard error) but not SmolLM2 (13 points, within the noise), so it recommends SmolLM2 + Gemma3 (DeePEn
-  +2.8, UniTE +1.8, GaC +1.4) or all three with the dev weights and Gemma3 as primary (DeePEn-Adapt: not
-  measured yet, its rows ran with equal weights; DeePEn-Avg with Gemma3 as primary +4.2).
-  No recommended configuration loses to its best member. The earlier rule (10 points, no noise test)
-  dropped SmolLM2 as well, although SmolLM2 lifts every DeePEn ensemble it joins.
-- **GSM8K (100 questions, every method, every pair and the triple): no configuration beats Qwen-Coder,
-  and none could be expected to.** The members alone score SmolLM2 0.0, Gemma3 0.0, Qwen-Coder 6.0: the
-  oracle row (some member right) is 6.0, exactly Qwen-Coder, so the two small members know nothing
-  Qwen-Coder lacks. Triples: DeePEn-Avg 5.0 (−1.0: 5 wins, 6 losses), UniTE 3.0 (−3.0),
-  GaC 2.0 (−4.0). Pairs with Qwen-Coder: UniTE + SmolLM2 6.0 (±0, 4 / 4, the only tie), DeePEn 3.0 with
-  SmolLM2 (−3.0) and 4.0 with Gemma3 (−2.0), GaC 4.0 and 1.0, UniTE + Gemma3 2.0. SmolLM2 + Gemma3 is
-  0.0 for every method. (DeePEn-Adapt's pairs once gave the same answers as DeePEn-Avg's on all 300 pair
-  questions; that was the weights bug: they ran with equal weights.) Voting over fused + solos never
-  helps (with two members at 0%, the majority is the fused answer or noise). The ensembles do reach
-  answers Qwen-Coder misses (DeePEn's triple 5), but a worked solution is 60–128 tokens, and every
-  near-tie a weak member tips sends the rest of the chain elsewhere (the table above: DeePEn keeps Qwen-Coder's final
-  number on 26–51 of 100 questions, UniTE and GaC on 12–22), so they lose as many as they win. The compatibility check
-  on 30
-  dev questions (3.3 / 0.0 / 16.7) recommends Qwen-Coder alone (both small members score under half of
-  its score) or the dev-weighted triple (its DeePEn-Adapt run is withdrawn; DeePEn-Avg's triple is −1.0,
-  the edge of the goal's 1-point tolerance). With 6%
-  accuracy the paired difference's standard error is about 3 points (√(wins + losses) / 100), so 100
-  questions cannot separate −1 from 0; the evidence is that there is nothing to gain, not that DeePEn
-  hurts. qa_wikidata has every system on all 500 examples.
-- **Reproducibility.** 14 GSM8K UniTE questions were decoded twice by accident (a second process); 2 of
-  the 14 answers differ, probably from bf16 rounding when a prompt prefix comes from the prompt cache
-  instead of one whole prefill. The first run's rows are the ones kept.
-
-- **DeePEn can only re-rank near-ties of its main model.** Five AdamW steps at lr 0.15 with the published
-  cosine schedule move a logit by at most ~0.67, so the emitted token is one the main model already gives
-  at least ~26% of its top token's probability. With the published fp32 rows the search changed the main
-  model's first token in 8 of 40 real prompts; our default rows (bf16 cosines) give the same token in
-  40 of 40, the sparse top-64 tables in 36 of 40.
-- **The relative rows are nearly flat** at 38.5k anchors (the rows are L2-normalised before the x100
-  softmax): the top 64 entries hold about 1% of a row's mass. That is why top-k tables lose signal and
-  why the default computes the few candidate rows exactly each step instead.
-- **Cost.** DeePEn's step is 1.55x the sum of the members' solo steps on 2 CPU cores (GaC: 1.02x in the
-  same conditions); the 57 ms of `align()` are one [64 x d] x [d x 38.5k] matmul per member plus the
-  5-step search. On a GPU the matmuls are negligible next to the forwards.
-"""
-
-
+NOTES = """- **Why DeePEn keeps its best member's answers.** Its main model has the last word: the few inverse-search
+  steps only re-rank tokens the main model already finds nearly as likely as its first choice
+  (`docs/deepen.md`), so a weak member cannot pull it far. UniTE and GaC average every member's
+  distribution, so a member far behind on a task pulls the fused answer down.
+- **The relative rows are nearly flat** at tens of thousands of anchors (rows are L2-normalised before the
+  x100 softmax), so top-k tables lose signal; the default computes the few candidate rows exactly each step.
+- **Long answers amplify small tips.** A GSM8K solution is 60-128 tokens; every near-tie a weak member
+  tips sends the rest of the chain elsewhere (the table of kept final numbers above)."""
 ORACLE = "oracle"
 
 
@@ -132,8 +83,7 @@ def quality_table() -> list[str]:
     gsm_path = RESULTS / "gsm8k.jsonl"
     gsm = gsm8k_hits([json.loads(x) for x in gsm_path.read_text().splitlines()]) if gsm_path.exists() else {}
     gsm = with_oracle(gsm)
-    shown = {x for x in set(qa) | set(gsm) if not x.removeprefix("vote+").startswith(WITHDRAWN)}
-    systems = sorted(shown,
+    systems = sorted(set(qa) | set(gsm),
                      key=lambda s: (s != ORACLE, not s.startswith("solo:"), s.startswith("vote+"), s))
     lines = ["| System | qa_wikidata: acc (n) **Δ best member** wins/losses | GSM8K: acc (n) **Δ** wins/losses |",
              "|---|---|---|"]
@@ -156,7 +106,7 @@ def kept_section() -> list[str]:
     final = {(r["system"].replace("deepen-q:", "deepen:"), r["id"]): r["final"] for r in rows}
     hits = gsm8k_hits(rows)
     lines = ["| System | same final number as its best member alone | its best member |", "|---|---|---|"]
-    for system in sorted(x for x in hits if not x.startswith(("solo:", "vote+", *WITHDRAWN))):
+    for system in sorted(x for x in hits if not x.startswith(("solo:", "vote+"))):
         members = [f"solo:{i}" for i in re.findall(r"\d", system.split(":", 1)[1])]
         if not all(m in hits for m in members):
             continue
@@ -206,12 +156,111 @@ def speed_section() -> list[str]:
     ]
 
 
+def members_of(system: str) -> list[str]:
+    return [f"solo:{i}" for i in re.findall(r"\d", system.removeprefix("vote+").split(":", 1)[1])]
+
+
+def name_of(system: str) -> str:
+    if system == ORACLE:
+        return "some member alone is right (oracle: bounds answer picking)"
+    return ("vote over fused + solos, " + label(system[5:])) if system.startswith("vote+") else label(system)
+
+
+def paired(by: dict, system: str) -> tuple[int, float, int, int, float]:
+    """n, difference to the best member (points), wins, losses, and the standard error of that paired
+    difference: sqrt(w + l - (w - l)^2 / n) / n."""
+    n, acc, _, best_acc, wins, losses = compare(by, system, members_of(system))
+    se = (max(wins + losses - (wins - losses) ** 2 / n, 0.0)) ** 0.5 / n if n else 0.0
+    return n, 100 * (acc - best_acc), wins, losses, 100 * se
+
+
+def sorted_out(by: dict) -> dict[str, list[tuple[str, float, int, int, float]]]:
+    """Each ensemble with all its members measured, as (system, difference, wins, losses, standard error),
+    sorted into more than two standard errors above its best member, within two, or below."""
+    groups: dict[str, list] = {"above": [], "within": [], "below": []}
+    for s in sorted(x for x in by if not x.startswith("solo:") and x != ORACLE and all(m in by for m in members_of(x))):
+        n, d, w, l_, se = paired(by, s)
+        groups["above" if d > 2 * se else "below" if d < -2 * se else "within"].append((s, d, w, l_, se))
+    return groups
+
+
+def task_findings(task: str, by: dict, expected: list[str], brief: bool = False) -> list[str]:
+    """One bullet per task, every figure from `by`: members alone, the oracle, the shipped default, and each
+    ensemble sorted against its best member (`brief`: counts, the best and the worst, for the README)."""
+    solos = sorted(s for s in by if s.startswith("solo:"))
+    alone = ", ".join(f"{label(s).removesuffix(' alone')} {100 * sum(by[s].values()) / len(by[s]):.1f}" for s in solos)
+    groups = sorted_out(by)
+    default = f"unite:{tuple(range(len(solos)))}"
+    lines = [f"- **{task}** (n = {max(len(v) for v in by.values())}). Members alone: {alone}; some member right: "
+             f"{100 * sum(by[ORACLE].values()) / len(by[ORACLE]):.1f}."]
+    if default in by:
+        n, d, w, l_, se = paired(by, default)
+        lines.append(f"  The shipped default ({name_of(default)}): {d:+.1f} against its best member ({w} wins / "
+                     f"{l_} losses, standard error {se:.1f}).")
+    words = {"above": "More than two standard errors above their best member", "within": "Within two standard errors",
+             "below": "More than two standard errors below"}
+    if brief:
+        every = sorted((x for g in groups.values() for x in g), key=lambda x: x[1])
+        best, worst = every[-1], every[0]
+        lines.append(f"  Of {len(every)} ensembles, {len(groups['above'])} are more than two standard errors above "
+                     f"their best member, {len(groups['within'])} within, {len(groups['below'])} below. Best: "
+                     f"{name_of(best[0])} {best[1]:+.1f} ({best[2]}/{best[3]}); worst: {name_of(worst[0])} "
+                     f"{worst[1]:+.1f} ({worst[2]}/{worst[3]}).")
+    else:
+        for key, text in words.items():
+            shown = [f"{name_of(s)} {d:+.1f} ({w}/{l_})" for s, d, w, l_, _ in groups[key]]
+            lines.append(f"  {text}: " + ("; ".join(shown) if shown else "none") + ".")
+    missing = [e for e in expected if e not in by]
+    if missing:
+        lines.append("  Not measured: " + "; ".join(label(m) for m in missing) + ".")
+    return lines
+
+
+def findings(brief: bool = False) -> list[str]:
+    from gsm8k import SYSTEMS
+    from qa_wikidata import MEMBERS, systems
+
+    qa = with_oracle(load_hits(RESULTS / "qa_wikidata.jsonl"))
+    gsm = with_oracle(gsm8k_hits([json.loads(x) for x in (RESULTS / "gsm8k.jsonl").read_text().splitlines()]))
+    return ["## What the numbers say", "",
+            "Generated from the same results: a system is \"above\" or \"below\" its best member only beyond two "
+            "standard errors of the paired difference; wins/losses in brackets.", "",
+            *task_findings("qa_wikidata", qa, [s[0] for s in systems(len(MEMBERS))], brief),
+            *task_findings("GSM8K", gsm, [s[0].replace("deepen-q:", "deepen:") for s in SYSTEMS], brief), "",
+            NOTES]
+
+
+def readme_block() -> list[str]:
+    """The README's quality and DeePEn-cost bullets (between the `bench/quality.py` markers)."""
+    runs = [json.loads(line) for line in (RESULTS / "deepen_speed.jsonl").read_text().splitlines()]
+    r = [x for x in runs if "step_deepen" in x and "fidelity" in x][-1]
+    mem = [x for x in runs if "exact_peak_steps_mb" in x][-1]
+    quality = ["  " + line for line in findings(brief=True)[4:-2]]
+    return ["- **Quality** (`docs/bench-quality.md`: BIG-bench qa_wikidata 3-shot and GSM8K 2-shot, fixed samples, "
+            "greedy, bf16):", *quality,
+            f"- **DeePEn's cost** (same doc): its fused step is {r['step_deepen']['ratio']:.2f}× the members' summed "
+            f"solo steps on 2 CPU cores (GaC {r['step_gac']['ratio']:.2f}× in the same run); `align()` takes "
+            f"{r['deepen_align_ms']:.0f} ms of it. It adds {mem['exact_after_build_mb']} MB after load and "
+            f"{mem['exact_peak_steps_mb']} MB at peak; the published dense fp32 matrices would need "
+            f"{r['dense_fp32_gb']} GB."]
+
+
+def write_readme(lines: list[str]) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- generated by bench/quality.py -->", "<!-- end bench/quality.py -->"
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    readme.write_text(head + start + "\n" + "\n".join(lines) + "\n" + end + tail)
+
+
 def main() -> None:
     doc = ROOT / "docs" / "bench-quality.md"
     text = "\n".join([HEAD, "## Quality", "", *quality_table(), "",
                       "## GSM8K: how far the ensembles stray from their best member", "", *kept_section(), "",
-                      "## DeePEn speed and memory", "", *speed_section(), "", FINDINGS]) + "\n"
+                      "## DeePEn speed and memory", "", *speed_section(), "", *findings()]) + "\n"
     doc.write_text(text)
+    write_readme(readme_block())
     print(text)
 
 
