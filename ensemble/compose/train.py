@@ -16,7 +16,10 @@ from pathlib import Path
 
 import torch
 
+from ..training import Budget, load_checkpoint, run, save_checkpoint, scheduler
+
 Pair = tuple[str, str]  # (prompt, answer)
+FREE = ("max_seconds", "log_every", "checkpoint_every")  # settings that may change between chunks
 
 
 @dataclass(frozen=True)
@@ -49,23 +52,22 @@ def answer_batch(tokenizer, pairs: Sequence[Pair]) -> tuple[torch.Tensor, torch.
     return ids, torch.tensor([r + [-100] * (width - len(r)) for r in labels])
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to 10%."""
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
-    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, t)))
-
-
 def fit(params: list[torch.nn.Parameter], loss_fn: Callable[[list[Pair]], torch.Tensor], data: Sequence[Pair],
         checkpoint: Path, cfg: TrainConfig, log: Callable[[str], None] = print) -> bool:
-    """Train `params` on `data`; resume from `checkpoint` if it exists. True when all steps are done."""
+    """Train `params` on `data`; resume from `checkpoint` if it exists. True when all steps are done.
+    The loop, schedule (warm-up, then cosine to 10%) and checkpoints are `ensemble/training.py`."""
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, cfg))
-    step = _resume(checkpoint, params, opt, sched, cfg)
+    sched = scheduler(opt, cfg.warmup, cfg.steps, floor=0.1)
+    settings = asdict(cfg)
+    step, saved = load_checkpoint(checkpoint, opt, sched, settings, free=FREE)
+    with torch.no_grad():
+        for i, p in enumerate(params):
+            if saved:
+                p.copy_(saved[str(i)])
     start, losses = time.monotonic(), []
-    while step < cfg.steps:
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+
+    def one_step(k: int) -> dict:
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + k)
         batch = [data[i] for i in torch.randint(len(data), (cfg.batch,), generator=g).tolist()]
         loss = loss_fn(batch)
         opt.zero_grad(set_to_none=True)
@@ -73,43 +75,23 @@ def fit(params: list[torch.nn.Parameter], loss_fn: Callable[[list[Pair]], torch.
         torch.nn.utils.clip_grad_norm_(params, cfg.clip)
         opt.step()
         sched.step()
-        step, losses = step + 1, losses + [loss.item()]
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            log(f"step {step}/{cfg.steps}  loss {sum(losses) / len(losses):.4f}  lr {sched.get_last_lr()[0]:.2e}  "
+        return {"loss": loss.item()}
+
+    def report(k: int, row: dict) -> None:
+        losses.append(row["loss"])
+        if k % cfg.log_every == 0 or k == cfg.steps:
+            log(f"step {k}/{cfg.steps}  loss {sum(losses) / len(losses):.4f}  lr {sched.get_last_lr()[0]:.2e}  "
                 f"{time.monotonic() - start:.0f}s")
-            losses = []
-        out_of_time = cfg.max_seconds > 0 and time.monotonic() - start > cfg.max_seconds
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
-            _save(checkpoint, params, opt, sched, step, cfg)
-        if out_of_time and step < cfg.steps:
-            log(f"stopped at step {step} after {cfg.max_seconds:.0f}s; run again to resume")
-            return False
-    return True
+            losses.clear()
 
+    def save(k: int) -> None:
+        save_checkpoint(checkpoint, {str(i): p for i, p in enumerate(params)}, opt, sched, k, settings)
 
-def _save(path: Path, params, opt, sched, step: int, cfg: TrainConfig) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"params": [p.detach().cpu() for p in params], "opt": opt.state_dict(), "sched": sched.state_dict(),
-             "step": step, "config": asdict(cfg)}
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # atomic: an interrupted save leaves the previous checkpoint
-
-
-def _resume(path: Path, params, opt, sched, cfg: TrainConfig) -> int:
-    if not path.is_file():
-        return 0
-    state = torch.load(path, weights_only=False)
-    free = ("max_seconds", "log_every", "checkpoint_every")  # may change between chunks
-    if {k: v for k, v in state["config"].items() if k not in free} != {
-            k: v for k, v in asdict(cfg).items() if k not in free}:
-        raise ValueError(f"{path} was written with other settings {state['config']}; delete it to start over")
-    with torch.no_grad():
-        for p, saved in zip(params, state["params"], strict=True):
-            p.copy_(saved)
-    opt.load_state_dict(state["opt"])
-    sched.load_state_dict(state["sched"])
-    return int(state["step"])
+    deadline = time.time() + cfg.max_seconds if cfg.max_seconds > 0 else math.inf
+    done = run(cfg.steps, step, one_step, save, report, Budget(deadline), cfg.checkpoint_every)
+    if not done:
+        log(f"stopped after {cfg.max_seconds:.0f}s; run again to resume")
+    return done
 
 
 def composition_loss(model) -> Callable[[list[Pair]], torch.Tensor]:

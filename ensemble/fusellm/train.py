@@ -4,16 +4,14 @@ fusion = cross-entropy of the model against the fused soft targets; λ = 1 is th
 sees the same sequences in the same order with the same steps and learning rate. The optimiser follows the
 authors' recipe (AdamW β = (0.9, 0.95), weight decay 0.1, cosine with warmup ratio 0.008, clip 1.0);
 the learning rate is our choice for a short CPU run (the recipe's 1e-5 is for 128 x 2048-token batches).
-A checkpoint (weights, optimiser, scheduler, step, RNG) is written every `save_every` steps and when the
-time budget runs out, so `train` run again continues exactly where it stopped.
+The loop, schedule and checkpoints are `ensemble/training.py`, shared with CALM: a checkpoint is written
+every `save_every` steps and when the time budget runs out, so `train` run again continues exactly.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import ConfigError
+from ..training import Budget, load_checkpoint, run, save_checkpoint, scheduler, warmup_steps
 from .fusion import FusedRecord
 
 
@@ -69,29 +68,8 @@ def order(n: int, cfg: TrainConfig) -> list[int]:
 
 
 def optimiser(model, cfg: TrainConfig, total_steps: int):
-    from transformers import get_cosine_schedule_with_warmup
-
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
-    warmup = max(1, math.ceil(cfg.warmup_ratio * total_steps))
-    return opt, get_cosine_schedule_with_warmup(opt, warmup, total_steps)
-
-
-def save_checkpoint(path: Path, model, opt, sched, step: int) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                "step": step, "rng": torch.get_rng_state()}, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path, model, opt, sched) -> int:
-    if not path.exists():
-        return 0
-    state = torch.load(path, weights_only=False)
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["opt"])
-    sched.load_state_dict(state["sched"])
-    torch.set_rng_state(state["rng"])
-    return state["step"]
+    return opt, scheduler(opt, warmup_steps(cfg.warmup_ratio, total_steps), total_steps)
 
 
 def train(model, prefix: list[int], records: list[FusedRecord], cfg: TrainConfig, work: Path,
@@ -102,25 +80,28 @@ def train(model, prefix: list[int], records: list[FusedRecord], cfg: TrainConfig
     steps = math.ceil(len(sequence) / cfg.batch)
     opt, sched = optimiser(model, cfg, steps)
     ckpt = work / "checkpoint.pt"
-    step = load_checkpoint(ckpt, model, opt, sched)
+    step, saved = load_checkpoint(ckpt, opt, sched, settings(cfg))
+    if saved:
+        model.load_state_dict(saved)
     drop_log_after(work / "log.jsonl", step)
     model.train()
     bar = tqdm(total=steps, initial=step, desc=f"train λ={cfg.lam} seed={cfg.seed}", unit="step")
     with (work / "log.jsonl").open("a") as log:
-        while step < steps:
-            if time.time() > deadline or (stop_after is not None and step >= stop_after):
-                save_checkpoint(ckpt, model, opt, sched, step)
-                return False
-            row = optimiser_step(model, prefix, [records[i] for i in sequence[step * cfg.batch:][:cfg.batch]],
-                                 cfg, opt, sched)
-            step += 1
-            log.write(json.dumps({"step": step, **row}) + "\n")
+
+        def one_step(k: int) -> dict:
+            return optimiser_step(model, prefix, [records[i] for i in sequence[k * cfg.batch:][:cfg.batch]],
+                                  cfg, opt, sched)
+
+        def write(k: int, row: dict) -> None:
+            log.write(json.dumps({"step": k, **row}) + "\n")
             log.flush()
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.3f}")
-            if step % cfg.save_every == 0 or step == steps:
-                save_checkpoint(ckpt, model, opt, sched, step)
-    return True
+
+        def save(k: int) -> None:
+            save_checkpoint(ckpt, model.state_dict(), opt, sched, k, settings(cfg))
+
+        return run(steps, step, one_step, save, write, Budget(deadline, stop_after), cfg.save_every)
 
 
 def optimiser_step(model, prefix, batch: list[FusedRecord], cfg: TrainConfig, opt, sched) -> dict:
@@ -145,4 +126,5 @@ def drop_log_after(path: Path, step: int) -> None:
 
 
 def settings(cfg: TrainConfig) -> dict:
-    return asdict(cfg)
+    """What a checkpoint must agree on to be resumed (all of TrainConfig; save_every may change)."""
+    return {k: v for k, v in asdict(cfg).items() if k != "save_every"}
