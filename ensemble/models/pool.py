@@ -48,11 +48,13 @@ class ModelPool:
     """Loaded members keyed by what makes them the same model (model, dtype, trust_remote_code)."""
 
     def __init__(self, gpus: Sequence[int] | None = None, context: int = DEFAULT_CONTEXT,
-                 policy: Policy | None = None):
+                 policy: Policy | None = None, move_to: str | None = None):
         """`gpus`: simulated free bytes per GPU (tests, planning for another machine, ZeroGPU's emulated
         device); None reads torch.cuda. Simulated plans still load on the CPU when this machine has no CUDA.
-        `policy`: what may load (ensemble/models/policy.py); default: anything, no size ceiling, the user's token."""
+        `policy`: what may load (ensemble/models/policy.py); default: anything, no size ceiling, the user's token.
+        `move_to`: load on the CPU, then `.to(move_to)` (ZeroGPU: "cuda", which it emulates in the main process)."""
         self.gpus = None if gpus is None else list(gpus)
+        self.move_to = move_to
         self.context = context
         self.policy = policy or Policy(max_params=None, token_for_visitors=True)
         self.models: dict[tuple, LoadedModel] = {}
@@ -112,8 +114,10 @@ class ModelPool:
             download(where, extra.get("token"))
         verb = f"loading and quantizing to {slot.dtype}" if slot.dtype in QUANTIZED else f"loading as {slot.dtype}"
         say("quantizing" if slot.dtype in QUANTIZED else "loading", 0.5, f"{spec.name}: {verb} on {slot.device}")
-        here = slot if torch.cuda.is_available() else dataclasses.replace(slot, shares={})
+        here = slot if torch.cuda.is_available() and not self.move_to else dataclasses.replace(slot, shares={})
         lm = load_model(spec, "cpu", here, located=(where, extra))
+        if self.move_to:
+            lm.model.to(self.move_to)
         self.models[load_key(spec)], self.slots[load_key(spec)] = lm, slot
         say("ready", 1.0, f"{spec.name}: ready on {lm.device} ({gb(slot.size)} budgeted)")
 
