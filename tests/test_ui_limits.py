@@ -41,7 +41,8 @@ class Slow(Scripted):
 
 def make(tmp_path, backend=None, shares=None, exports=None, **limits):
     ctx = Context(backend or Scripted(), ComparisonStore(tmp_path), {"p": PRESET}, ["gac", "unite"],
-                  Limits(**limits), "p", shares=shares, exports=exports or ExportDir(tmp_path / "exports"))
+                  Limits(**limits), "p", shares=shares or ShareGuard(),
+                  exports=exports or ExportDir(tmp_path / "exports"))
     return Handlers(ctx)
 
 

@@ -54,12 +54,8 @@ class Context:
     default_preset: str
     public_url: str = ""  # base of share links; else the Space's page, else the request's own address
     stops: StopSignals = field(default_factory=StopSignals)
-    shares: ShareGuard | None = None  # None: ShareGuard(limits.shares_per_minute)
-    exports: ExportDir = field(default_factory=ExportDir)
-
-    def __post_init__(self):
-        if self.shares is None:
-            object.__setattr__(self, "shares", ShareGuard(self.limits.shares_per_minute))
+    shares: ShareGuard = field(default_factory=ShareGuard)  # ui/limits.py: Share's rate, per session and overall
+    exports: ExportDir = field(default_factory=ExportDir)  # ui/limits.py: Export folders, old ones deleted
 
 
 class Handlers(VoteHandlers):
@@ -234,7 +230,8 @@ class Handlers(VoteHandlers):
         session.settle()
         if not session.turns:
             return {"status": status_html(["nothing to share yet: send a prompt first"], "error")}
-        if refused := self.ctx.shares.check(getattr(request, "session_hash", None) or ""):
+        if refused := self.ctx.shares.check(getattr(request, "session_hash", None) or "",
+                                            self.ctx.limits.shares_per_minute):
             return {"status": status_html([refused], "error")}
         try:
             comparison = self.ctx.store.create(session.record())

@@ -33,12 +33,13 @@ class ShareGuard:
     """Share presses per browser session in a sliding minute, and a server-wide ceiling of `server_factor`
     times that (a script can open new sessions). `check` returns a message when refused, else ''."""
 
-    def __init__(self, per_minute: float = 6.0, server_factor: int = 10):
-        self.per_minute, self.server = per_minute, per_minute * server_factor
+    def __init__(self, per_minute: float | None = None, server_factor: int = 10):
+        self.per_minute, self.factor = per_minute, server_factor  # per_minute None: what check() is given
         self.lock = threading.Lock()
         self.times: dict[str, deque] = defaultdict(deque)
 
-    def check(self, session: str) -> str:
+    def check(self, session: str, per_minute: float = 6.0) -> str:
+        per_minute = self.per_minute or per_minute
         now = time.monotonic()
         with self.lock:
             for key in list(self.times):
@@ -47,9 +48,9 @@ class ShareGuard:
                 if not self.times[key]:
                     del self.times[key]
             everyone = sum(len(t) for t in self.times.values())
-            if len(self.times.get(session, ())) >= self.per_minute:
-                return f"too many shares: at most {self.per_minute:g} a minute; try again shortly"
-            if everyone >= self.server:
+            if len(self.times.get(session, ())) >= per_minute:
+                return f"too many shares: at most {per_minute:g} a minute; try again shortly"
+            if everyone >= per_minute * self.factor:
                 return "the server is storing many shares right now; try again in a minute"
             self.times[session].append(now)
             return ""
