@@ -1,5 +1,5 @@
 """The README's YAML front matter against the Hub's Spaces configuration rules, and the Hub preset a Space runs
-against the recorded licence and gating facts (tests/data/hub/space-models.json, written from the model cards).
+against the recorded licence and gating facts (tests/data/space-models.json, written from the model cards).
 
 Rules from the Hub's "Spaces Configuration Reference" (the accepted keys, the thumbnail colours, the sdk values,
 the hardware flavours) and the Hub's 60-character cap on short_description (uploads with a longer one are
@@ -16,7 +16,7 @@ from ensemble.presets import load_preset
 from ui.operator import HUB_PRESET
 
 ROOT = Path(__file__).resolve().parent.parent
-FACTS = json.loads((ROOT / "tests" / "data" / "hub" / "space-models.json").read_text())["models"]
+FACTS = json.loads((ROOT / "tests" / "data" / "space-models.json").read_text())["models"]
 KEYS = {"title", "emoji", "colorFrom", "colorTo", "sdk", "python_version", "sdk_version", "suggested_hardware",
         "suggested_storage", "app_file", "app_port", "base_path", "fullWidth", "header", "short_description",
         "models", "datasets", "tags", "thumbnail", "pinned", "hf_oauth", "hf_oauth_scopes",

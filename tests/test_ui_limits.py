@@ -183,3 +183,20 @@ def _outcome(job) -> str:
         return "ok"
     except Exception as e:  # gradio_client's error for a refused job carries the server's message
         return str(e)
+
+
+def test_a_locked_database_during_a_vote_is_one_line(tmp_path):
+    h = make(tmp_path)
+    session = answered(tmp_path, h)
+    h.ctx.store._connect = lambda: sqlite3.connect(h.ctx.store.path, timeout=0.2)
+    holder = sqlite3.connect(tmp_path / "comparisons.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        voted = h.vote(session, "fused")
+        results = h.results()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "could not store the vote" in voted["status"] and "storage is busy or full" in voted["status"]
+    assert "No votes yet" in results["results"]  # WAL: reading goes on while a writer holds the lock
+    assert "vote stored" in h.vote(session, "fused")["status"]  # and it can be tried again
