@@ -97,8 +97,9 @@ def test_hub_member_is_downloaded_then_loaded(monkeypatch, fixture_dirs):
     tiny = MemberSpec(str(fixture_dirs["bpe-qwen2"]))
     downloads = []
     monkeypatch.setattr(ensemble.models.pool, "member_facts", lambda spec, *a: tiny_facts(tiny))
-    monkeypatch.setattr(ensemble.models.pool, "download", downloads.append)
-    monkeypatch.setattr(ensemble.models.pool, "load_model", lambda spec, device, slot: real(tiny, device, slot))
+    monkeypatch.setattr(ensemble.models.pool, "download", lambda repo, token: downloads.append(repo))
+    monkeypatch.setattr(ensemble.models.pool, "load_model",
+                        lambda spec, device, slot, located: real(tiny, device, slot))
     events = []
     (lm,) = ModelPool(gpus=[80 * GIB]).load([MemberSpec("someone/tiny")], events.append)
     assert downloads == ["someone/tiny"] and lm.spec.model == "someone/tiny"

@@ -9,7 +9,7 @@ from tests.browser.server import tiny_presets
 
 def test_flags_and_environment(monkeypatch, tmp_path):
     args = parse_args([])
-    assert (args.host, args.port, args.preset) == ("127.0.0.1", 7860, "offline-default")
+    assert (args.host, args.port, args.preset) == ("127.0.0.1", 7860, "")  # "": ui.operator.starting_preset
     monkeypatch.setenv("GRADIO_SERVER_PORT", "9999")
     monkeypatch.setenv("ENSEMBLE_DATA_DIR", str(tmp_path))
     args = parse_args(["--host", "0.0.0.0", "--queue-size", "3"])

@@ -37,12 +37,13 @@ def test_unknown_id_is_refused(tmp_path, bad):
 def test_ids_differ_and_threads_can_write(tmp_path):
     store = ComparisonStore(tmp_path)
     ids = []
-    threads = [threading.Thread(target=lambda: ids.append(store.create(RECORD))) for _ in range(8)]
+    records = [{**RECORD, "n": n} for n in range(8)]
+    threads = [threading.Thread(target=lambda r=r: ids.append((store.create(r), r))) for r in records * 2]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(set(ids)) == 8 and all(store.get(i) == RECORD for i in ids)
+    assert len({i for i, _ in ids}) == 8 and all(store.get(i) == r for i, r in ids)  # the same record: one id
 
 
 def test_oversized_record_is_refused(tmp_path):

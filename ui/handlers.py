@@ -11,12 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import gradio as gr
@@ -26,6 +24,7 @@ from ensemble.errors import EnsembleError
 
 from .export import to_json, to_markdown
 from .handlers_vote import VoteHandlers
+from .limits import AnswerClock, ExportDir, ShareGuard
 from .links import parse_link, share_url
 from .picker import FIELDS, SLOTS, config_from_settings, member_names, settings_from_config, settings_from_values
 from .picker import values_from_settings as picker_values
@@ -55,6 +54,8 @@ class Context:
     default_preset: str
     public_url: str = ""  # base of share links; else the Space's page, else the request's own address
     stops: StopSignals = field(default_factory=StopSignals)
+    shares: ShareGuard = field(default_factory=ShareGuard)  # ui/limits.py: Share's rate, per session and overall
+    exports: ExportDir = field(default_factory=ExportDir)  # ui/limits.py: Export folders, old ones deleted
 
 
 class Handlers(VoteHandlers):
@@ -95,8 +96,8 @@ class Handlers(VoteHandlers):
     def stop_check(self, request) -> Callable[[], bool]:
         """True once Stop is pressed after this request was sent, or the answer ran past its time limit."""
         key = getattr(request, "session_hash", None) or ""
-        sent, deadline = self.ctx.stops.sent_at(key), time.monotonic() + self.ctx.limits.answer_seconds
-        return lambda: self.ctx.stops.stopped_since(key, sent) or time.monotonic() > deadline
+        sent = self.ctx.stops.sent_at(key)  # the time limit starts when decoding does (stream_turn)
+        return AnswerClock(lambda: self.ctx.stops.stopped_since(key, sent), self.ctx.limits.answer_seconds)
 
     def run(self, session: Session, settings: dict, prompts: list[str], should_stop: Callable[[], bool],
             clear_prompt: bool = False, keep: int | None = None) -> Iterator[Updates]:
@@ -160,6 +161,7 @@ class Handlers(VoteHandlers):
         turn = new_turn(prompt, len(config.members))
         session.turns.append(turn)
         limits = self.ctx.limits
+        getattr(should_stop, "start", lambda: None)()  # AnswerClock: the models are loaded, decoding starts
         events = self.ctx.backend.stream(config, messages, should_stop)
         last, error = 0.0, ""
         try:
@@ -228,6 +230,9 @@ class Handlers(VoteHandlers):
         session.settle()
         if not session.turns:
             return {"status": status_html(["nothing to share yet: send a prompt first"], "error")}
+        if refused := self.ctx.shares.check(getattr(request, "session_hash", None) or "",
+                                            self.ctx.limits.shares_per_minute):
+            return {"status": status_html([refused], "error")}
         try:
             comparison = self.ctx.store.create(session.record())
         except ValueError as e:
@@ -246,7 +251,7 @@ class Handlers(VoteHandlers):
         session.settle()
         if not session.turns:
             return {"status": status_html(["nothing to export yet"], "error")}
-        folder = Path(tempfile.mkdtemp(prefix="ensemble-export-"))
+        folder = self.ctx.exports.new()  # old exports are deleted here
         record = session.record()
         (folder / "comparison.json").write_text(to_json(record), encoding="utf-8")
         (folder / "comparison.md").write_text(to_markdown(record), encoding="utf-8")

@@ -6,6 +6,7 @@ from typing import Any
 
 from .render import FUSED_KEY, status_html
 from .state import Session
+from .store import StoreError
 from .voting import results_html, shuffled_order, stream_label, tally
 
 Updates = dict[str, Any]
@@ -27,7 +28,10 @@ class VoteHandlers:
                    else "pick the best answer first" if choice not in valid else "")
         if problem:
             return {"status": status_html([problem], "error")}
-        self.ctx.store.add_vote(list(names), session.settings["method"], choice, session.blind)
+        try:
+            self.ctx.store.add_vote(list(names), session.settings["method"], choice, session.blind)
+        except StoreError as e:  # disk full, locked: one line, the vote can be tried again
+            return {"status": status_html([str(e)], "error")}
         turn["vote"] = {"winner": choice, "blind": session.blind}
         session.revealed = True
         best = "a tie" if choice == "tie" else stream_label(choice, names)
@@ -40,5 +44,8 @@ class VoteHandlers:
         return self.view(session, [note] if note else [])
 
     def results(self) -> Updates:
-        return {"results": results_html(tally(self.ctx.store.votes()))}
+        try:
+            return {"results": results_html(tally(self.ctx.store.votes()))}
+        except StoreError as e:
+            return {"results": status_html([str(e)], "error")}
 

@@ -35,7 +35,9 @@ def build_app(ctx: Context, model_choices: Sequence[str], concurrency: int = 1) 
     """The whole UI. `model_choices` fill the member dropdowns (free Hub ids and paths are accepted too)."""
     handlers = Handlers(ctx)
     c: dict[str, gr.components.Component] = {}
-    with gr.Blocks(title="Ensemble Chat", fill_width=True, analytics_enabled=False) as demo:
+    # delete_cache: Gradio's copies of exported files go after an hour (checked hourly).
+    with gr.Blocks(title="Ensemble Chat", fill_width=True, analytics_enabled=False,
+                   delete_cache=(3600, 3600)) as demo:
         c["session"] = gr.State(Session())
         gr.Markdown("## Ensemble Chat\nSeveral small models answer together, token by token. The fused answer "
                     "is coloured and underlined by the member that drove each token (hover, tap or Tab to a token "
@@ -150,8 +152,9 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
                        api_visibility="private")
     for clear in [c["clear"].click] + [c[k].clear for k in ("fused", *(f"solo{i}" for i in range(SLOTS)))]:
         clear(named(h.clear, c), [c["session"]], outputs(c, view), queue=False, **hidden)  # any bin clears all
-    c["share"].click(named(h.share, c), [c["session"]], outputs(c, ["link", "status"]), **hidden)
-    c["export"].click(named(h.export, c), [c["session"]], outputs(c, ["files", "status"]), **hidden)
+    # Share and Export skip the queue: quick, and they must work while answers fill it (ui/limits.py).
+    c["share"].click(named(h.share, c), [c["session"]], outputs(c, ["link", "status"]), queue=False, **hidden)
+    c["export"].click(named(h.export, c), [c["session"]], outputs(c, ["files", "status"]), queue=False, **hidden)
     c["preset"].input(named(h.pick_preset, c), [c["preset"]], outputs(c, fields + ["status"]), queue=False, **hidden)
     load_out = outputs(c, view + fields + ["prompt"])
     demo.load(named(h.on_load, c), None, load_out, queue=False, **hidden)

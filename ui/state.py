@@ -26,6 +26,8 @@ class Limits:
     queue_size: int = 16  # waiting events beyond this are refused ("queue is full")
     answer_seconds: float = 180.0  # one answer is cut off after this long
     updates_per_second: float = 15.0  # streaming UI refresh rate
+    max_per_client: int = 4  # requests one client may have waiting or running (ui/limits.py ClientCap)
+    shares_per_minute: float = 6.0  # Share presses per browser session (ui/limits.py ShareGuard)
 
 
 @dataclass

@@ -25,7 +25,8 @@ def member_facts(spec: MemberSpec, where: str, extra: dict) -> ModelFacts:
         return composition_facts(spec, where)
     try:
         config = AutoConfig.from_pretrained(where, trust_remote_code=spec.trust_remote_code, **extra)
-        counts = local_parameter_count(Path(where)) if Path(where).is_dir() else hub_parameter_count(where)
+        counts = (local_parameter_count(Path(where)) if Path(where).is_dir()
+                  else hub_parameter_count(where, extra.get("token")))
         return facts_from_config(config, counts, spec.trust_remote_code)
     except Exception as e:
         raise translate(e, spec.model) from e
@@ -58,12 +59,12 @@ def local_parameter_count(folder: Path) -> dict[str, int]:
     return dict(counts)
 
 
-def hub_parameter_count(repo: str) -> dict[str, int] | None:
+def hub_parameter_count(repo: str, token: bool | str | None = None) -> dict[str, int] | None:
     from huggingface_hub import get_safetensors_metadata
     from huggingface_hub.errors import NotASafetensorsRepoError
 
     try:
-        return dict(get_safetensors_metadata(repo).parameter_count)
+        return dict(get_safetensors_metadata(repo, token=token).parameter_count)
     except NotASafetensorsRepoError:
         return None  # .bin weights: fall back to config.json's dtype
 

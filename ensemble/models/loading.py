@@ -22,12 +22,14 @@ from .placement import Slot
 from .quantize import TORCH_DTYPES, load_kwargs
 
 
-def load_model(spec: MemberSpec, device: str | None = None, slot: Slot | None = None) -> LoadedModel:
+def load_model(spec: MemberSpec, device: str | None = None, slot: Slot | None = None,
+               located: tuple[str, dict] | None = None) -> LoadedModel:
     """Load one member onto `device` (default: cuda if present, else cpu) in its own dtype, or as a placement
-    `slot` says (device or GPU split, and the dtype placement chose)."""
+    `slot` says (device or GPU split, and the dtype placement chose). `located`: (where, extra) as a
+    policy.Policy resolved it (Hub only, token=False for a visitor's repo); default locate.locate."""
     from transformers import AutoTokenizer
 
-    where, extra = locate(spec.model)
+    where, extra = located or locate(spec.model)
     slot = slot or Slot(0, spec.name, spec.dtype, 0, {})
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:

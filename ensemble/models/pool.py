@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,15 +23,16 @@ from ..config import MemberSpec
 from ..decode.model import LoadedModel
 from .hub import member_facts, translate
 from .loading import load_key, load_model
-from .locate import locate
 from .memory import estimate
 from .placement import Need, Plan, Slot, describe, gb, plan
+from .policy import Policy
 from .quantize import QUANTIZED, candidates
 
 DEFAULT_CONTEXT = 4096  # tokens of KV cache budgeted per cache (prompt + answer); capped at each model's own
 FORMATS = ("fp32", "bf16", "fp16", "8bit", "4bit")
 PLANNED = 0.1  # share of the progress bar for estimating and placing; loading the members takes the rest
-WEIGHT_PATTERNS = ("*.json", "*.safetensors", "*.jinja", "*.model", "*.txt", "tokenizer*")
+SIDE_PATTERNS = ("*.json", "*.jinja", "*.model", "*.txt", "tokenizer*")  # config, tokenizer, chat template
+INDEX = "model.safetensors.index.json"
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,16 @@ class LoadProgress:
 class ModelPool:
     """Loaded members keyed by what makes them the same model (model, dtype, trust_remote_code)."""
 
-    def __init__(self, gpus: Sequence[int] | None = None, context: int = DEFAULT_CONTEXT):
-        """`gpus`: simulated free bytes per GPU (tests, planning for another machine); None reads torch.cuda.
-        Simulated plans still load on the CPU when this machine has no CUDA."""
+    def __init__(self, gpus: Sequence[int] | None = None, context: int = DEFAULT_CONTEXT,
+                 policy: Policy | None = None, move_to: str | None = None):
+        """`gpus`: simulated free bytes per GPU (tests, planning for another machine, ZeroGPU's emulated
+        device); None reads torch.cuda. Simulated plans still load on the CPU when this machine has no CUDA.
+        `policy`: what may load (ensemble/models/policy.py); default: anything, no size ceiling, the user's token.
+        `move_to`: load on the CPU, then `.to(move_to)` (ZeroGPU: "cuda", which it emulates in the main process)."""
         self.gpus = None if gpus is None else list(gpus)
+        self.move_to = move_to
         self.context = context
+        self.policy = policy or Policy(max_params=None, token_for_visitors=True)
         self.models: dict[tuple, LoadedModel] = {}
         self.slots: dict[tuple, Slot] = {}
         self.lock = threading.RLock()
@@ -88,8 +95,9 @@ class ModelPool:
         return list(chosen)
 
     def need(self, member: int, spec: MemberSpec) -> Need:
-        where, extra = locate(spec.model)
+        where, extra = self.policy.locate(spec.model)
         facts = member_facts(spec, where, extra)
+        self.policy.check_size(spec.name, facts.params)  # from the metadata: nothing downloaded yet
         estimates = {d: estimate(facts, d, self.context) for d in FORMATS}
         return Need(member, spec.name, {d: e.total for d, e in estimates.items()},
                     candidates(spec.dtype, facts.checkpoint), {d: e.weights for d, e in estimates.items()})
@@ -100,14 +108,16 @@ class ModelPool:
         def say(stage: str, part: float, message: str) -> None:
             report(LoadProgress(slot.member, spec.name, stage, min(start + share * part, 1.0), message))
 
-        where, _ = locate(spec.model)
+        where, extra = self.policy.locate(spec.model)
         if not Path(where).exists():
             say("downloading", 0.0, f"{spec.name}: downloading {where} from the Hugging Face Hub")
-            download(where)
+            download(where, extra.get("token"))
         verb = f"loading and quantizing to {slot.dtype}" if slot.dtype in QUANTIZED else f"loading as {slot.dtype}"
         say("quantizing" if slot.dtype in QUANTIZED else "loading", 0.5, f"{spec.name}: {verb} on {slot.device}")
-        here = slot if torch.cuda.is_available() else dataclasses.replace(slot, shares={})
-        lm = load_model(spec, "cpu", here)
+        here = slot if torch.cuda.is_available() and not self.move_to else dataclasses.replace(slot, shares={})
+        lm = load_model(spec, "cpu", here, located=(where, extra))
+        if self.move_to:
+            lm.model.to(self.move_to)
         self.models[load_key(spec)], self.slots[load_key(spec)] = lm, slot
         say("ready", 1.0, f"{spec.name}: ready on {lm.device} ({gb(slot.size)} budgeted)")
 
@@ -140,13 +150,29 @@ class ModelPool:
         return [lm.spec for lm in self.models.values()]
 
 
-def download(repo: str) -> None:
-    from huggingface_hub import snapshot_download
+def download(repo: str, token: bool | str | None = None) -> None:
+    """The repo's config, tokenizer and the one set of weights its index names (token=False: anonymous)."""
+    from huggingface_hub import hf_hub_download, list_repo_files, snapshot_download
 
     try:
-        snapshot_download(repo, allow_patterns=list(WEIGHT_PATTERNS))
+        files = list_repo_files(repo, token=token)
+        index = None
+        if INDEX in files:
+            index = json.loads(Path(hf_hub_download(repo, INDEX, token=token)).read_text())
+        snapshot_download(repo, allow_patterns=[*SIDE_PATTERNS, *weight_files(files, index)], token=token)
     except Exception as e:
         raise translate(e, repo) from e
+
+
+def weight_files(files: Sequence[str], index: dict | None) -> list[str]:
+    """The safetensors files transformers will read: the shards `index` (model.safetensors.index.json) names,
+    else model.safetensors, else every .safetensors file. A repo that also ships a consolidated copy (Mistral's
+    consolidated.safetensors) or another format's shards has those left out."""
+    if index is not None:
+        return sorted(set(index["weight_map"].values()))
+    if "model.safetensors" in files:
+        return ["model.safetensors"]
+    return sorted(f for f in files if f.endswith(".safetensors") and "/" not in f)
 
 
 def available_ram() -> int:
