@@ -180,7 +180,7 @@ def sorted_out(by: dict) -> dict[str, list[tuple[str, float, int, int, float]]]:
     groups: dict[str, list] = {"above": [], "within": [], "below": []}
     for s in sorted(x for x in by if not x.startswith("solo:") and x != ORACLE and all(m in by for m in members_of(x))):
         n, d, w, l_, se = paired(by, s)
-        groups["above" if d > 2 * se else "below" if d < -2 * se else "within"].append((s, d, w, l_, se))
+        groups["above" if d > 2 * se else "below" if d < -2 * se else "within"].append((s, d, w, l_, se, n))
     return groups
 
 
@@ -199,16 +199,23 @@ def task_findings(task: str, by: dict, expected: list[str], brief: bool = False)
                      f"{l_} losses, standard error {se:.1f}).")
     words = {"above": "More than two standard errors above their best member", "within": "Within two standard errors",
              "below": "More than two standard errors below"}
+    full = max(len(v) for v in by.values())
     if brief:
-        every = sorted((x for g in groups.values() for x in g), key=lambda x: x[1])
+        every = sorted((x for g in groups.values() for x in g if x[5] == full), key=lambda x: x[1])
         best, worst = every[-1], every[0]
-        lines.append(f"  Of {len(every)} ensembles, {len(groups['above'])} are more than two standard errors above "
-                     f"their best member, {len(groups['within'])} within, {len(groups['below'])} below. Best: "
+        count = {k: sum(x[5] == full for x in g) for k, g in groups.items()}
+        lines.append(f"  Of {len(every)} ensembles run on all {full}, {count['above']} are more than two standard "
+                     f"errors above their best member, {count['within']} within, {count['below']} below. Best: "
                      f"{name_of(best[0])} {best[1]:+.1f} ({best[2]}/{best[3]}); worst: {name_of(worst[0])} "
                      f"{worst[1]:+.1f} ({worst[2]}/{worst[3]}).")
+        partial = [f"{name_of(s)} {d:+.1f} ({w}/{l_}, n = {n}, SE {se:.1f})"
+                   for g in groups.values() for s, d, w, l_, se, n in g if n < full]
+        if partial:
+            lines.append("  Run on part of the sample so far: " + "; ".join(partial) + ".")
     else:
         for key, text in words.items():
-            shown = [f"{name_of(s)} {d:+.1f} ({w}/{l_})" for s, d, w, l_, _ in groups[key]]
+            shown = [f"{name_of(s)} {d:+.1f} ({w}/{l_}" + (f", n = {n})" if n < full else ")")
+                     for s, d, w, l_, _, n in groups[key]]
             lines.append(f"  {text}: " + ("; ".join(shown) if shown else "none") + ".")
     missing = [e for e in expected if e not in by]
     if missing:
