@@ -77,7 +77,8 @@ def test_system_prompt_reaches_every_kind_of_member(fixture_dirs):
     text = chatml.tokenizer.decode(prompt_ids(chatml.tokenizer, SYSTEM + TURNS))
     assert text.startswith("<|im_start|>system\nAnswer in French.<|im_end|>\n<|im_start|>user\nHi<|im_end|>")
     ids = prompt_ids(plain.tokenizer, SYSTEM + TURNS)  # no template: a transcript that starts with it
-    assert plain.tokenizer.decode(ids, skip_special_tokens=True).strip().startswith("System: Answer in French.\nUser: Hi")
+    text = plain.tokenizer.decode(ids, skip_special_tokens=True).strip()
+    assert text.startswith("System: Answer in French.\nUser: Hi")
 
 
 def test_template_without_a_system_role_gets_it_in_the_first_user_turn(fixture_dirs):
