@@ -33,6 +33,7 @@ from .handlers_vote import VoteHandlers
 from .links import parse_link, share_url
 from .picker import FIELDS, config_from_settings, member_names, settings_from_config, settings_from_values
 from .picker import values_from_settings as picker_values
+from .pump import Pump
 from .render import progress_html, status_html
 from .state import Limits, Session, StopSignals, apply_event, fail_turn, new_turn
 from .store import ComparisonStore, UnknownComparison
@@ -170,27 +171,26 @@ class Handlers(VoteHandlers, ViewHandlers, EditHandlers):
             raise failure[0]
 
     def stream_turn(self, session: Session, config: EnsembleConfig, prompt: str, should_stop: Callable[[], bool]):
-        """Decode one turn, yielding at most `updates_per_second` views. Returns an error message or ''."""
+        """Decode one turn (in its own thread: ui.pump), yielding at most `updates_per_second` views. Returns an
+        error message or ''."""
         messages = session.history() + [{"role": "user", "content": prompt}]
         turn = new_turn(prompt, len(config.members))
         draw_order(session, turn)
         session.turns.append(turn)
-        limits = self.ctx.limits
-        events = self.ctx.backend.stream(config, messages, should_stop)
-        last, error = 0.0, ""
+        pump = Pump(lambda closed: self.ctx.backend.stream(config, messages, lambda: should_stop() or closed()))
+        error = ""
         try:
-            for event in events:
-                apply_event(turn, event)
-                if time.monotonic() - last >= 1 / limits.updates_per_second:
-                    last = time.monotonic()
-                    yield self.view(session, ["generating…"], busy=True, streaming=True)
+            for events in pump.batches(1 / self.ctx.limits.updates_per_second):
+                for event in events:
+                    apply_event(turn, event)
+                yield self.view(session, ["generating…"], busy=True, streaming=True)
         except EnsembleError as e:
             error = str(e)
         except Exception as e:  # a crash must reach the page as a message, not a hung column
             log.exception("generation failed")
             error = f"generation failed ({type(e).__name__}); see the server log"
         finally:
-            events.close()  # also when Gradio closes this generator (tab closed): stop decoding, free the caches
+            pump.close()  # also when Gradio closes this generator (tab closed): stop decoding, free the caches
         if error:
             fail_turn(turn, error)
         return error
