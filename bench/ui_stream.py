@@ -96,10 +96,12 @@ def timed_views(mode: str, log: list):
 
     original = ui.handlers_view.ViewHandlers.view
 
-    def view(self, session, notes=(), kind="info", busy=False, streaming=False):
-        start = time.perf_counter()
-        out = original(self, session, notes, kind, busy, streaming=streaming and mode == "incremental")
-        log.append((streaming, (time.perf_counter() - start) * 1000, time.time() * 1000))
+    def view(self, session, notes=(), kind="info", busy=False, streaming=False, narrow=True):
+        start, streamed = time.perf_counter(), streaming
+        if mode == "full":  # every column, every turn, every update
+            streaming, narrow = False, True
+        out = original(self, session, notes, kind, busy, streaming=streaming, narrow=narrow)
+        log.append((streamed, (time.perf_counter() - start) * 1000, time.time() * 1000))
         return out
 
     ui.handlers_view.ViewHandlers.view = view

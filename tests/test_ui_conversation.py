@@ -129,8 +129,11 @@ def test_streaming_renders_only_the_live_turn(tmp_path, monkeypatch):
     real = ui.columns.column_messages
     monkeypatch.setattr(ui.columns, "column_messages", lambda turns, *a: rendered.append(len(turns)) or real(turns, *a))
     out = run(h.respond(session, "q8", *values()))
-    streamed = [o for o in out if "fused" in o and "raw" not in o]
+    streamed = [o for o in out if "chart" in o and "raw" not in o]
     assert len(streamed) > 30  # per-piece views while streaming
     assert set(rendered) == {1} and len(rendered) <= 3 * (len(out) + 1)  # the live turn only, 3 columns a view
     assert len(out[-1]["fused"]["value"]) == 18 and 'id="raw-fused-8"' in out[-1]["raw"]
     assert all("raw" not in o and "vote_choice" not in o for o in streamed)  # the rest comes with the last view
+    with_narrow = [o for o in streamed if "solo0" in o]
+    assert len(streamed) / 3 - 1 <= len(with_narrow) <= len(streamed) / 3 + 1  # narrow columns: a third of views
+    assert "solo0" in out[-1] and len(out[-1]["solo0"]["value"]) == 18

@@ -64,9 +64,10 @@ def turn_key(session, turn: dict, index: int, slot: Slot) -> str:
     return order[index] if index < len(order) else slot.key
 
 
-def columns(session, with_raw: bool = True) -> tuple[list[Column], str]:
-    """Every column's messages, and (with_raw) the hidden exact texts the copy buttons read (ui.render.raw_html)."""
-    page = page_slots(session)
+def columns(session, with_raw: bool = True, narrow: bool = True) -> tuple[list[Column], str]:
+    """Every column's messages (without `narrow`, only the wide first one's), and (with_raw) the hidden exact texts
+    the copy buttons read (ui.render.raw_html)."""
+    page = page_slots(session)[:None if narrow else 1]
     out = [Column(s, []) for s in page]
     raw = []
     for n, turn in enumerate(session.turns):

@@ -39,6 +39,7 @@ from .state import Limits, Session, StopSignals, apply_event, fail_turn, new_tur
 from .store import ComparisonStore, UnknownComparison
 
 log = logging.getLogger("ensemble.app")
+NARROW_EVERY = 3
 Updates = dict[str, Any]
 
 
@@ -180,10 +181,12 @@ class Handlers(VoteHandlers, ViewHandlers, EditHandlers):
         pump = Pump(lambda closed: self.ctx.backend.stream(config, messages, lambda: should_stop() or closed()))
         error = ""
         try:
-            for events in pump.batches(1 / self.ctx.limits.updates_per_second):
+            for n, events in enumerate(pump.batches(1 / self.ctx.limits.updates_per_second)):
                 for event in events:
                     apply_event(turn, event)
-                yield self.view(session, ["generating…"], busy=True, streaming=True)
+                # The narrow columns refresh at a third of the rate: in the browser, Gradio's markdown and code
+                # highlighting of four growing answers cost more than the wide one (docs/bench-ui.md).
+                yield self.view(session, ["generating…"], busy=True, streaming=True, narrow=n % NARROW_EVERY == 0)
         except EnsembleError as e:
             error = str(e)
         except Exception as e:  # a crash must reach the page as a message, not a hung column

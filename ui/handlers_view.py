@@ -18,12 +18,12 @@ Updates = dict[str, Any]
 
 class ViewHandlers:
     def view(self, session: Session, notes: Sequence[str] = (), kind: str = "info", busy: bool = False,
-             streaming: bool = False) -> Updates:
+             streaming: bool = False, narrow: bool = True) -> Updates:
         """Every column (in blind mode shuffled per turn and unnamed until its vote: ui.columns), the chart, notes
-        and buttons. While streaming, only what an answer's progress changes: the columns, the chart, the status
-        (the rest, and the copy texts, come with the turn's last view)."""
+        and buttons. While streaming, only what an answer's progress changes: the columns (without `narrow`, only
+        the wide one), the chart, the status (the rest, and the copy texts, come with the turn's last view)."""
         names = session.names
-        cols, raw = columns(session, with_raw=not streaming)
+        cols, raw = columns(session, with_raw=not streaming, narrow=narrow or not streaming)
         hidden = session.blind and not revealed(session)
         out: Updates = {"session": session, "chart": "" if hidden else chart_html(session.turns, names),
                         "status": status_html(notes, kind)}
