@@ -28,7 +28,8 @@ def serve(preset: str) -> tuple[str, object]:
     from ui.layout import launch_options
 
     port = free_port()
-    args = parse_args(["--port", str(port), "--preset", preset, "--data-dir", tempfile.mkdtemp(prefix="shot-")])
+    args = parse_args(["--port", str(port), "--preset", preset, "--data-dir", tempfile.mkdtemp(prefix="shot-"),
+                       "--preload", "--answer-seconds", "1800"])  # loaded first: a slow load takes no answer time
     demo = make_app(args, Models())
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
     return f"http://127.0.0.1:{port}", demo
