@@ -62,3 +62,31 @@ def test_continuation_of_characters_above_the_surrogate_escapes(fixture_dirs):
     for lm in load([fixture_dirs["bpe-qwen2"], fixture_dirs["uni-llama"]]):
         for data in ("🙂".encode(), "a🙂".encode(), "，x".encode(), "é".encode()[:1]):
             assert lm.vocab.text_bytes(lm.encode(data)) == data
+
+
+NO_SYSTEM_TEMPLATE = (  # like Gemma's and Mistral's: no system role
+    "{% for message in messages %}{% if message['role'] == 'system' %}"
+    "{{ raise_exception('System role not supported') }}{% endif %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+SYSTEM = [{"role": "system", "content": "Answer in French."}]
+
+
+def test_system_prompt_reaches_every_kind_of_member(fixture_dirs):
+    chatml, plain = load([fixture_dirs["bpe-qwen2"], fixture_dirs["uni-llama"]])
+    text = chatml.tokenizer.decode(prompt_ids(chatml.tokenizer, SYSTEM + TURNS))
+    assert text.startswith("<|im_start|>system\nAnswer in French.<|im_end|>\n<|im_start|>user\nHi<|im_end|>")
+    ids = prompt_ids(plain.tokenizer, SYSTEM + TURNS)  # no template: a transcript that starts with it
+    text = plain.tokenizer.decode(ids, skip_special_tokens=True).strip()
+    assert text.startswith("System: Answer in French.\nUser: Hi")
+
+
+def test_template_without_a_system_role_gets_it_in_the_first_user_turn(fixture_dirs):
+    lm = load([fixture_dirs["bpe-qwen2"]])[0]
+    original, lm.tokenizer.chat_template = lm.tokenizer.chat_template, NO_SYSTEM_TEMPLATE
+    try:
+        text = lm.tokenizer.decode(prompt_ids(lm.tokenizer, SYSTEM + TURNS))
+        assert text.startswith("<|im_start|>user\nAnswer in French.\n\nHi<|im_end|>") and "system" not in text
+        assert lm.tokenizer.decode(prompt_ids(lm.tokenizer, TURNS)).startswith("<|im_start|>user\nHi<|im_end|>")
+    finally:
+        lm.tokenizer.chat_template = original

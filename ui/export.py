@@ -20,6 +20,8 @@ def to_markdown(record: dict) -> str:
                                        for m in settings.get("members", [])),
              f"- primary: {names[settings['primary']] if 'primary' in settings and names else '?'}",
              "- decoding: " + ", ".join(f"{k} {v}" for k, v in s.items()), ""]
+    if record.get("system"):
+        lines += ["**System prompt:**", "", _quote(record["system"]), ""]
     for n, turn in enumerate(record.get("turns", []), 1):
         lines += [f"## Turn {n}", "", "**User:**", "", _quote(turn["prompt"]), ""]
         fused = turn["columns"].get(FUSED_KEY)

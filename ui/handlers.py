@@ -12,7 +12,6 @@ import logging
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -22,18 +21,23 @@ import gradio as gr
 from ensemble.config import EnsembleConfig
 from ensemble.errors import EnsembleError
 
+from .columns import draw_order
+from .conversation import models_summary, system_problems, system_text
 from .export import to_json, to_markdown
+from .handlers_edit import EditHandlers
+from .handlers_view import ViewHandlers
 from .handlers_vote import VoteHandlers
 from .limits import AnswerClock, ExportDir, ShareGuard
 from .links import parse_link, share_url
-from .picker import FIELDS, SLOTS, config_from_settings, member_names, settings_from_config, settings_from_values
+from .picker import FIELDS, config_from_settings, member_names, settings_from_config, settings_from_values
 from .picker import values_from_settings as picker_values
-from .render import chart_html, column_messages, progress_html, raw_html, status_html
+from .pump import Pump
+from .render import progress_html, status_html
 from .state import Limits, Session, StopSignals, apply_event, fail_turn, new_turn
 from .store import ComparisonStore, UnknownComparison
-from .voting import shuffled_order, slots, vote_choices, vote_note
 
 log = logging.getLogger("ensemble.app")
+NARROW_EVERY = 3
 Updates = dict[str, Any]
 
 
@@ -58,31 +62,39 @@ class Context:
     exports: ExportDir = field(default_factory=ExportDir)  # ui/limits.py: Export folders, old ones deleted
 
 
-class Handlers(VoteHandlers):
+class Handlers(VoteHandlers, ViewHandlers, EditHandlers):
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
     # ------------------------------------------------------------------ chat
 
     def respond(self, session: Session, prompt: str, *values, request=None) -> Iterator[Updates]:
+        """values: the picker's (ui.picker.FIELDS), then the system prompt."""
         session.settle()
         prompt = (prompt or "").strip()
-        settings, problems = settings_from_values(values, self.ctx.methods, self.ctx.limits)
+        settings, system, problems = self.settings(values)
         problems += self.prompt_problems(prompt, session)
         if problems:
             yield {"status": status_html(problems, "error")}
             return
-        yield from self.run(session, settings, [prompt], self.stop_check(request), clear_prompt=True)
+        yield from self.run(session, settings, [prompt], self.stop_check(request), clear_prompt=True, system=system)
 
     def regenerate(self, session: Session, *values, request=None) -> Iterator[Updates]:
         session.settle()
-        settings, problems = settings_from_values(values, self.ctx.methods, self.ctx.limits)
+        settings, system, problems = self.settings(values)
         if not session.turns or session.shared_id:
             problems.append("nothing to regenerate yet" if not session.turns else "re-run the shared comparison first")
         if problems:
             yield {"status": status_html(problems, "error")}
             return
-        yield from self.run(session, settings, [session.turns[-1]["prompt"]], self.stop_check(request), keep=-1)
+        yield from self.run(session, settings, [session.turns[-1]["prompt"]], self.stop_check(request), keep=-1,
+                            system=system)
+
+    def settings(self, values: Sequence) -> tuple[dict | None, str, list[str]]:
+        """(picker settings, system prompt, problems) from the picker's values and the system prompt field."""
+        settings, problems = settings_from_values(values[:len(FIELDS)], self.ctx.methods, self.ctx.limits)
+        system = system_text(values[len(FIELDS):])
+        return settings, system, problems + system_problems(system, self.ctx.limits)
 
     def rerun(self, session: Session, *, request=None) -> Iterator[Updates]:
         """A shared comparison, decoded again with its own settings (this loads the models)."""
@@ -91,7 +103,8 @@ class Handlers(VoteHandlers):
             yield {"status": status_html(["there is no comparison to re-run"], "error")}
             return
         prompts = [t["prompt"] for t in session.turns]
-        yield from self.run(session, session.settings, prompts, self.stop_check(request), keep=0)
+        yield from self.run(session, session.settings, prompts, self.stop_check(request), keep=0,
+                            system=session.system)
 
     def stop_check(self, request) -> Callable[[], bool]:
         """True once Stop is pressed after this request was sent, or the answer ran past its time limit."""
@@ -100,7 +113,7 @@ class Handlers(VoteHandlers):
         return AnswerClock(lambda: self.ctx.stops.stopped_since(key, sent), self.ctx.limits.answer_seconds)
 
     def run(self, session: Session, settings: dict, prompts: list[str], should_stop: Callable[[], bool],
-            clear_prompt: bool = False, keep: int | None = None) -> Iterator[Updates]:
+            clear_prompt: bool = False, keep: int | None = None, system: str = "") -> Iterator[Updates]:
         """Load the ensemble, then answer `prompts` in turn after the first `keep` turns (all by default).
         The conversation changes only once the models are loaded, so a failed load loses nothing."""
         if should_stop():  # stopped while it waited in the queue
@@ -110,6 +123,9 @@ class Handlers(VoteHandlers):
         if session.settings and _ensemble_part(session.settings) != _ensemble_part(settings) and session.turns:
             keep = 0
             notes.append("members or method changed: a new conversation started")
+        elif session.turns and session.system != system and keep != 0:
+            keep = 0  # every turn of a stored conversation was answered with the one system prompt it shows
+            notes.append("system prompt changed: a new conversation started")
         try:
             config = config_from_settings(settings, self.ctx.presets)
             yield from self.load(config)
@@ -120,10 +136,10 @@ class Handlers(VoteHandlers):
                    "send": gr.update(interactive=True)}
             return
         session.settings, session.names, session.shared_id = settings, member_names(settings), ""
-        session.turns = session.turns[:keep]
-        if session.blind and (not session.turns or len(session.order) != len(session.names) + 1):
-            session.order, session.revealed = shuffled_order(len(session.names)), False  # a new blind conversation
+        session.turns, session.system = session.turns[:keep], system
+        # The first view after a load folds the models panel to its one-line summary (and clears the prompt).
         extra = {"prompt": ""} if clear_prompt else {}
+        extra["models_panel"] = gr.update(open=False, label=models_summary(settings, session.names, system))
         for prompt in prompts:
             yield {**self.view(session, notes + ["generating…"], busy=True), **extra}
             error = yield from self.stream_turn(session, config, prompt, should_stop)
@@ -156,27 +172,29 @@ class Handlers(VoteHandlers):
             raise failure[0]
 
     def stream_turn(self, session: Session, config: EnsembleConfig, prompt: str, should_stop: Callable[[], bool]):
-        """Decode one turn, yielding at most `updates_per_second` views. Returns an error message or ''."""
+        """Decode one turn (in its own thread: ui.pump), yielding at most `updates_per_second` views. Returns an
+        error message or ''."""
         messages = session.history() + [{"role": "user", "content": prompt}]
         turn = new_turn(prompt, len(config.members))
+        draw_order(session, turn)
         session.turns.append(turn)
-        limits = self.ctx.limits
         getattr(should_stop, "start", lambda: None)()  # AnswerClock: the models are loaded, decoding starts
-        events = self.ctx.backend.stream(config, messages, should_stop)
-        last, error = 0.0, ""
+        pump = Pump(lambda closed: self.ctx.backend.stream(config, messages, lambda: should_stop() or closed()))
+        error = ""
         try:
-            for event in events:
-                apply_event(turn, event)
-                if time.monotonic() - last >= 1 / limits.updates_per_second:
-                    last = time.monotonic()
-                    yield self.view(session, ["generating…"], busy=True)
+            for n, events in enumerate(pump.batches(1 / self.ctx.limits.updates_per_second)):
+                for event in events:
+                    apply_event(turn, event)
+                # The narrow columns refresh at a third of the rate: in the browser, Gradio's markdown and code
+                # highlighting of four growing answers cost more than the wide one (docs/bench-ui.md).
+                yield self.view(session, ["generating…"], busy=True, streaming=True, narrow=n % NARROW_EVERY == 0)
         except EnsembleError as e:
             error = str(e)
         except Exception as e:  # a crash must reach the page as a message, not a hung column
             log.exception("generation failed")
             error = f"generation failed ({type(e).__name__}); see the server log"
         finally:
-            events.close()  # also when Gradio closes this generator (tab closed): stop decoding, free the caches
+            pump.close()  # also when Gradio closes this generator (tab closed): stop decoding, free the caches
         if error:
             fail_turn(turn, error)
         return error
@@ -194,30 +212,7 @@ class Handlers(VoteHandlers):
             problems.append(f"this conversation reached {limits.max_turns} turns; press clear to start another")
         return problems
 
-    def view(self, session: Session, notes: Sequence[str] = (), kind: str = "info", busy: bool = False) -> Updates:
-        """Every column (in blind mode shuffled and unnamed: ui.voting.slots), the chart, notes and buttons."""
-        names = session.names
-        page = slots(names, session.blind, session.order, session.revealed)
-        hidden = session.blind and not session.revealed
-        out: Updates = {"session": session, "chart": "" if hidden else chart_html(session.turns, names),
-                        "status": status_html(notes, kind), "votes": vote_note(session.turns, names),
-                        "vote_choice": gr.update(choices=vote_choices(page)),
-                        "send": gr.update(interactive=not (session.shared_id or busy)),
-                        "rerun": gr.update(visible=bool(session.shared_id)),
-                        "raw": raw_html(session.turns, [(s.name, s.key) for s in page])}
-        for s in page:
-            style = "attributed" if s.attributed else "plain" if s.name == "fused" else "markdown"
-            out[s.name] = gr.update(value=column_messages(session.turns, s.key, names, style), label=s.label,
-                                    visible=True)
-        for i in range(len(page) - 1, SLOTS):
-            out[f"solo{i}"] = gr.update(value=[], visible=False, label="")
-        return out
-
     # ------------------------------------------------------------------ buttons
-
-    def clear(self, session: Session) -> Updates:
-        return self.view(Session(settings=session.settings, names=session.names, blind=session.blind,
-                                 order=shuffled_order(len(session.names)) if session.blind else []))
 
     def sent(self, *, request=None) -> None:
         self.ctx.stops.mark("sent", getattr(request, "session_hash", None) or "")
@@ -273,10 +268,12 @@ class Handlers(VoteHandlers):
         if link.comparison:
             try:
                 record = self.ctx.store.get(link.comparison)
-                session = Session(record["settings"], record["members"], record["turns"], link.comparison)
+                session = Session(record["settings"], record["members"], record["turns"], link.comparison,
+                                  system=str(record.get("system") or ""))
                 view = self.view(session, ["a shared comparison, shown as stored (read-only): press re-run "
                                            "to decode it again with the same settings, or clear to chat"])
-                return {**view, **picker_updates(record["settings"]),
+                fold = gr.update(open=False, label=models_summary(session.settings, session.names, session.system))
+                return {**view, **picker_updates(record["settings"]), "system": session.system, "models_panel": fold,
                         **({"status": status_html(problems, "warn")} if problems else {})}
             except (UnknownComparison, KeyError, TypeError):
                 problems.append("no shared comparison with this id (it may have been typed wrong)")

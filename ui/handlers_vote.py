@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .columns import blind_all
 from .render import FUSED_KEY, status_html
 from .state import Session
 from .store import StoreError
-from .voting import results_html, shuffled_order, stream_label, tally
+from .voting import results_html, stream_label, tally
 
 Updates = dict[str, Any]
 
@@ -39,7 +40,8 @@ class VoteHandlers:
 
     def set_blind(self, session: Session, on: bool) -> Updates:
         session.blind, session.revealed = bool(on), False
-        session.order = shuffled_order(len(session.names)) if on else []
+        if on:
+            blind_all(session)
         note = "blind vote: the answers are shuffled and unnamed until you vote" if on else ""
         return self.view(session, [note] if note else [])
 

@@ -73,6 +73,9 @@ def chat_tab(c: dict, ctx: Context, model_choices: Sequence[str]) -> None:
         for i in range(SLOTS):
             c[f"solo{i}"] = gr.Chatbot(label=f"member {i + 1} alone", elem_id=f"col-solo{i}", height=460,
                                        latex_delimiters=[], buttons=["copy"], visible=False, min_width=240)
+    c["system"] = gr.Textbox(label="System prompt (optional; changing it starts a new conversation)", lines=1,
+                             max_lines=6, elem_id="system", max_length=ctx.limits.max_prompt_chars,
+                             placeholder="e.g. You are a concise assistant. Answer in English.")
     c["raw"] = gr.HTML(elem_id="raw")  # hidden: each answer's exact text, for the copy buttons
     with gr.Row():
         c["prompt"] = gr.Textbox(label="Prompt (Enter sends, Shift+Enter for a new line, Esc stops)",
@@ -99,7 +102,7 @@ def picker(c: dict, ctx: Context, model_choices: Sequence[str]) -> None:
     preset = ctx.presets.get(ctx.default_preset)
     v = dict(zip(FIELDS, values_from_settings(settings_from_config(ctx.default_preset, preset)), strict=True)) \
         if preset else {}
-    with gr.Accordion("Models", open=True):
+    with gr.Accordion("Models", open=True, elem_id="models-panel") as c["models_panel"]:
         with gr.Row():
             c["preset"] = gr.Dropdown(sorted(ctx.presets), value=v.get("preset"), label="Preset", elem_id="preset")
             c["method"] = gr.Dropdown(list(ctx.methods), value=v.get("method"), label="Method", elem_id="method")
@@ -128,7 +131,7 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
     picks = [c[k] for k in fields]
     view = ["session", "chart", "status", "fused", "send", "rerun", "raw", "votes", "vote_choice",
             *(f"solo{i}" for i in range(SLOTS))]
-    run_out = outputs(c, view + ["prompt"])
+    run_out = outputs(c, view + ["prompt", "models_panel"])
     # Loads and decodes share one concurrency group: `concurrency` of them on the device at a time.
     # The UI's own events are private: not on the "Use via API" page and not for clients (they take 21 positional
     # values and return HTML); clients use /generate.
@@ -136,9 +139,11 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
     gpu = {"concurrency_limit": concurrency, "concurrency_id": "gpu", "show_progress": "minimal", **hidden}
     sent = named(h.sent, c)  # when the request was made, before it waits in the queue: Stop applies from then
     gr.on([c["send"].click, c["prompt"].submit], sent, queue=False, api_visibility="private").then(
-        named(h.respond, c), [c["session"], c["prompt"], *picks], run_out, api_name="chat", **gpu)
+        named(h.respond, c), [c["session"], c["prompt"], *picks, c["system"]], run_out, api_name="chat", **gpu)
     c["regen"].click(sent, queue=False, api_visibility="private").then(
-        named(h.regenerate, c), [c["session"], *picks], run_out, api_name="regenerate", **gpu)
+        named(h.regenerate, c), [c["session"], *picks, c["system"]], run_out, api_name="regenerate", **gpu)
+    for column in ("fused", *(f"solo{i}" for i in range(SLOTS))):  # edit the last prompt in any column
+        c[column].edit(named(h.edit, c), [c["session"], *picks, c["system"]], run_out, **gpu)
     c["rerun"].click(sent, queue=False, api_visibility="private").then(
         named(h.rerun, c), [c["session"]], run_out, api_name="rerun", **gpu)
     c["stop"].click(named(h.stop, c), None, outputs(c, ["status"]), queue=False, **hidden)
@@ -156,7 +161,7 @@ def wire(demo: gr.Blocks, c: dict, h: Handlers, concurrency: int) -> None:
     c["share"].click(named(h.share, c), [c["session"]], outputs(c, ["link", "status"]), queue=False, **hidden)
     c["export"].click(named(h.export, c), [c["session"]], outputs(c, ["files", "status"]), queue=False, **hidden)
     c["preset"].input(named(h.pick_preset, c), [c["preset"]], outputs(c, fields + ["status"]), queue=False, **hidden)
-    load_out = outputs(c, view + fields + ["prompt"])
+    load_out = outputs(c, view + fields + ["prompt", "system", "models_panel"])
     demo.load(named(h.on_load, c), None, load_out, queue=False, **hidden)
 
 
@@ -166,11 +171,13 @@ def outputs(c: dict, names: Sequence[str]) -> list:
 
 def named(fn: Callable, c: dict) -> Callable:
     """Adapt a handler for Gradio: it returns {name: value} and Gradio wants {component: value}; its keyword-only
-    `request` becomes the leading positional parameter Gradio fills in (Gradio looks only at positional ones)."""
-    wants = "request" in inspect.signature(fn).parameters
+    `request` (and `edit`, the Chatbot's gr.EditData) become leading positional parameters Gradio fills in by their
+    annotations (Gradio looks only at positional ones)."""
+    special = [(k, t) for k, t in (("request", gr.Request), ("edit", gr.EditData))
+               if k in inspect.signature(fn).parameters]
 
     def call_with(args: tuple):
-        return fn(*args[1:], request=args[0]) if wants else fn(*args)
+        return fn(*args[len(special):], **{k: v for (k, _), v in zip(special, args, strict=False)})
 
     def convert(updates: dict | None) -> dict | None:
         return None if updates is None else {c[k]: v for k, v in updates.items()}
@@ -182,10 +189,10 @@ def named(fn: Callable, c: dict) -> Callable:
     else:
         def adapted(*args):
             return convert(call_with(args))
-    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_ONLY, annotation=gr.Request)
-    adapted.__signature__ = inspect.Signature([request] * wants
-                                              + [inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)])
-    adapted.__annotations__ = {"request": gr.Request} if wants else {}
+    adapted.__signature__ = inspect.Signature(
+        [inspect.Parameter(k, inspect.Parameter.POSITIONAL_ONLY, annotation=t) for k, t in special]
+        + [inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)])
+    adapted.__annotations__ = dict(special)
     adapted.__name__ = adapted.__qualname__ = fn.__name__
     adapted.__doc__ = fn.__doc__
     return adapted

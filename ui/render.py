@@ -111,12 +111,14 @@ def legend_html(names: Sequence[str]) -> str:
             if names else "")
 
 
-def raw_html(turns: Sequence[dict], columns: Sequence[tuple[str, str]]) -> str:
+def raw_html(turns: Sequence[dict], columns: Sequence[tuple[str, str]], first: int = 0) -> str:
     """Every answer's exact text, hidden, for the copy buttons: <div id="raw-PAGE-N"> per (page column name, turn
-    column key) and turn, and <div id="raw-user-N"> per prompt (a div: a <pre> would drop a leading newline)."""
+    column key) and turn N (numbered from `first`), and <div id="raw-user-N"> per prompt (a div: a <pre> would drop
+    a leading newline)."""
     answers = "".join(f'<div hidden id="raw-{esc(page)}-{n}">{esc(t["columns"][k]["text"])}</div>'
-                      for n, t in enumerate(turns) for page, k in columns if k in t["columns"])
-    return answers + "".join(f'<div hidden id="raw-user-{n}">{esc(t["prompt"])}</div>' for n, t in enumerate(turns))
+                      for n, t in enumerate(turns, first) for page, k in columns if k in t["columns"])
+    return answers + "".join(f'<div hidden id="raw-user-{n}">{esc(t["prompt"])}</div>'
+                             for n, t in enumerate(turns, first))
 
 
 def drive_stats(column: dict, n: int) -> tuple[list[float], list[float]]:

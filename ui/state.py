@@ -1,12 +1,14 @@
 """The per-session state kept in `gr.State`, the server's limits, and how engine events fill a turn.
 
 A turn is plain JSON-ready data, so it can be rendered, exported and stored as it is:
-    {"prompt": str, "columns": {"fused": Column, "0": Column, ...}}
+    {"id": str, "prompt": str, "columns": {"fused": Column, "0": Column, ...}, "order": [key, ...] (blind turns),
+     "vote": {"winner", "blind"} (after a vote)}
     Column = {"text": str, "pieces": [{"text", "driver", "shares", "agree"}], "reason": str, "error": str}
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,6 +43,8 @@ class Session:
     blind: bool = False  # blind vote: columns shuffled (order) and named Answer A, B, ... until a vote (revealed)
     order: list[str] = field(default_factory=list)  # turn column keys in page order (ui.voting.slots)
     revealed: bool = False
+    system: str = ""  # the system prompt every turn of this conversation was answered with
+    cache: dict = field(default_factory=dict, repr=False)  # rendered finished turns (ui.columns)
 
     def settle(self) -> None:
         """Columns left open by a cancelled event (Stop, closed tab) are marked stopped."""
@@ -49,8 +53,9 @@ class Session:
                 column["reason"] = column["reason"] or "cancelled"
 
     def history(self) -> list[dict]:
-        """The conversation so far as engine messages: each turn's prompt and fused answer."""
-        out = []
+        """The conversation so far as engine messages: the system prompt, then each turn's prompt and fused
+        answer."""
+        out = [{"role": "system", "content": self.system}] if self.system else []
         for turn in self.turns:
             fused = turn["columns"].get(FUSED_KEY, {})
             out += [{"role": "user", "content": turn["prompt"]},
@@ -59,7 +64,8 @@ class Session:
 
     def record(self) -> dict:
         """The whole comparison, as stored by share and written by export."""
-        return {"version": 1, "settings": self.settings, "members": self.names, "turns": self.turns}
+        return {"version": 1, "settings": self.settings, "members": self.names, "turns": self.turns,
+                "system": self.system}
 
 
 class StopSignals:
@@ -91,7 +97,8 @@ class StopSignals:
 
 def new_turn(prompt: str, n_members: int) -> dict:
     keys = [FUSED_KEY, *map(str, range(n_members))]
-    return {"prompt": prompt, "columns": {k: {"text": "", "pieces": [], "reason": "", "error": ""} for k in keys}}
+    columns = {k: {"text": "", "pieces": [], "reason": "", "error": ""} for k in keys}
+    return {"id": secrets.token_hex(8), "prompt": prompt, "columns": columns}
 
 
 def column_key(stream: int) -> str:

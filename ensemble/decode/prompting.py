@@ -40,9 +40,24 @@ def render_plain(messages: Sequence[Message], transcript: bool = False) -> str:
     return "\n".join(lines) + "\nAssistant:"
 
 
+def fold_system(messages: Sequence[Message]) -> list[Message]:
+    """System messages joined into the first user message (blank line between), for a chat template that has no
+    system role (Gemma's, Mistral's raise "System role not supported")."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system and rest:
+        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+    return rest
+
+
 def prompt_ids(tokenizer, messages: Sequence[Message], chat: bool = True) -> list[int]:
     if chat and getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        try:
+            text = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        except Exception:  # jinja2's TemplateError from raise_exception(); a second failure is raised as it is
+            if not any(m["role"] == "system" for m in messages):
+                raise
+            text = tokenizer.apply_chat_template(fold_system(messages), add_generation_prompt=True, tokenize=False)
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
     return list(tokenizer(render_plain(messages, transcript=chat))["input_ids"])
 

@@ -35,19 +35,41 @@
   document.addEventListener('focusin', (e) => { const t = token(e); if (t) show(t); else tip.hidden = true; });
   document.addEventListener('click', (e) => { const t = token(e); if (t) show(t); else tip.hidden = true; });
 
-  // Copy gives the exact answer text: the hidden #raw-<column>-<turn> element, not the rendered markup.
-  document.addEventListener('click', (e) => {
-    const button = e.target.closest && e.target.closest('button[title="Copy message"]');
-    const column = button && button.closest('[id^="col-"]');
-    if (!column) return;
-    // The message this button belongs to: the last one before it in the document.
+  // The exact text behind a message button: the hidden #raw-<column>-<turn> or #raw-user-<turn> element, not the
+  // rendered markup. The button's message is the last one before it in the document.
+  const rawFor = (button) => {
+    const column = button.closest('[id^="col-"]');
+    if (!column) return null;
     const messages = [...column.querySelectorAll("[data-testid='bot'], [data-testid='user']")]
       .filter((m) => m.compareDocumentPosition(button) & Node.DOCUMENT_POSITION_FOLLOWING);
     const message = messages[messages.length - 1];
-    if (!message) return;
+    if (!message) return null;
     const role = message.dataset.testid;
     const index = [...column.querySelectorAll(`[data-testid='${role}']`)].indexOf(message);
-    const raw = document.querySelector(role === 'user' ? `#raw-user-${index}` : `#raw-${column.id.slice(4)}-${index}`);
+    return document.querySelector(role === 'user' ? `#raw-user-${index}` : `#raw-${column.id.slice(4)}-${index}`);
+  };
+
+  // Edit: Gradio's edit box starts with the message's HTML (escaped, <br>); put the exact prompt there instead.
+  document.addEventListener('click', (e) => {
+    const button = e.target.closest && e.target.closest('[id^="col-"] button[title="Edit"]');
+    const raw = button && rawFor(button);
+    if (!raw) return;
+    const column = button.closest('[id^="col-"]');
+    const text = raw.textContent;
+    const fill = (tries) => {  // once Gradio has rendered its edit box and filled it
+      const box = column.querySelector('textarea.edit-textarea');
+      if (!box || !box.value) { if (tries > 0) setTimeout(() => fill(tries - 1), 20); return; }
+      box.value = text;
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+      box.focus();
+    };
+    fill(100);
+  }, true);
+
+  // Copy gives the exact answer text.
+  document.addEventListener('click', (e) => {
+    const button = e.target.closest && e.target.closest('button[title="Copy message"]');
+    const raw = button && rawFor(button);
     if (!raw) return;
     e.stopPropagation();  // Gradio's own handler would copy the rendered markup
     e.preventDefault();
