@@ -84,11 +84,13 @@ def test_a_turn_streams_every_column(tmp_path):
 
 
 def test_updates_are_throttled(tmp_path):
-    h = handlers(tmp_path, Scripted(n=2000), updates_per_second=10)
-    start = time.monotonic()
-    out = run(h.respond(Session(), "hi", *values()))
-    streamed = [o for o in out if "fused" in o]
-    assert 1 <= len(streamed) <= 10 * (time.monotonic() - start) + 2  # 6000 events, at most 10 views a second
+    """6000 events from a fast engine: while it streams, the page gets about 10 views a second, not one per
+    event (the first view, sent when the models are loaded, is not a streamed one)."""
+    h = handlers(tmp_path, Scripted(n=2000, delay=1e-4), updates_per_second=10)
+    times = [time.monotonic() for o in h.respond(Session(), "hi", *values()) if "generating" in o.get("status", "")]
+    streamed = times[1:]
+    assert len(streamed) >= 3
+    assert (len(streamed) - 1) / (streamed[-1] - streamed[0]) <= 10 * 1.1
 
 
 @pytest.mark.parametrize("prompt, limit, message", [("", {}, "type a prompt"),
