@@ -67,7 +67,8 @@ def separate_devices(dirs):
 
 
 def batch2_decode(dirs):
-    return {"ok": None, "note": "batched solo/fused rows are issue 17, not built yet"}
+    return {"ok": None, "note": "batched solo/fused rows: not built (issue 17 built ride-along only; the batch-2 "
+                                "design is in docs/bench-speed.md)"}
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """Fused step time against the sum of the members' solo step times, measured in the same run.
 
     python bench/speed.py                      # three offline default models, bf16, 100 and 1000 tokens
+    python bench/speed.py --side-by-side       # fused + every solo answer against fused alone (bench/side.py)
 
 Each row is one `generate_stream(..., solo=True)` call: the fused answer and every member's solo answer
 are decoded interleaved, step by step, so they share the same machine conditions. The ratio
@@ -19,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import side  # noqa: E402  (bench/side.py, next to this file)
 
 from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig  # noqa: E402
 from ensemble.decode.engine import generate_stream  # noqa: E402
@@ -42,8 +45,8 @@ def measure(models, method: str, text: str, new_tokens: int, options: dict, wind
     for m in models:  # every run pays its full prefill: no prompt keys/values reused from the last run
         m.prompts.clear()
     start = time.perf_counter()
-    done = {e.stream: e for e in generate_stream(models, config, [{"role": "user", "content": text}], solo=True)
-            if isinstance(e, Finished)}
+    events = generate_stream(models, config, [{"role": "user", "content": text}], solo=True, ride_along=False)
+    done = {e.stream: e for e in events if isinstance(e, Finished)}  # solo answers run every forward themselves
     fused = done[FUSED].stats
     solo = [done[i].stats for i in range(len(models))]
     solo_sum = sum(s.ms_per_step for s in solo)
@@ -59,10 +62,15 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "bench-speed.md")
+    parser.add_argument("--side-by-side", action="store_true", help="only the side-by-side rows (bench/side.py)")
     args = parser.parse_args()
     from ensemble.models.pool import load_models
 
     models = load_models([MemberSpec(m, dtype="bf16") for m in MEMBERS])
+    if args.side_by_side:
+        side.run(models, context_text(models, args.contexts[0]), args.new_tokens, args.repeats)
+        side.write_doc(args.doc)
+        return
     setups = [("unite", {}, 8), ("unite", {}, 0), ("gac", {}, 8), ("gac", {"threshold": 0.5}, 8)]
     measure(models, "unite", context_text(models, 20), 4, {}, 8)  # warm-up: first forwards, kernels, tables
     rows, by_ctx = [], {}
@@ -111,7 +119,8 @@ def main() -> None:
         "|---|---|---|---|", *growth,
     ]
     args.doc.write_text("\n".join(doc) + "\n")
-    print("\n".join(doc))
+    side.write_doc(args.doc)  # the side-by-side section, from its own results file
+    print(args.doc.read_text())
 
 
 if __name__ == "__main__":

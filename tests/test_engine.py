@@ -125,16 +125,18 @@ def test_prompt_prefix_is_reused_across_answers(fixture_dirs, monkeypatch):
 
 
 def test_solo_answers_reuse_the_fused_prefill(fixture_dirs, monkeypatch):
-    """With solo columns, each member's solo answer starts from the prompt its fused twin just prefilled:
-    it feeds one id at its first step instead of the whole prompt, every cached launch equals a full
-    recompute, and the solo text equals that member decoding alone from an empty cache."""
+    """With solo columns and no ride-along (test_ride_along.py), each member's solo answer starts from the
+    prompt its fused twin just prefilled: it feeds one id at its first step instead of the whole prompt, every
+    cached launch equals a full recompute, and the solo text equals that member decoding alone from an empty
+    cache."""
     from ensemble.decode.engine import Ensemble
 
     checked = check_every_launch(monkeypatch)
     paths = [fixture_dirs["uni-gemma3"], fixture_dirs["bpe-qwen2"]]
     models = load(paths)
     messages = [{"role": "user", "content": "Q: the capital of France?\nA: Paris\n" * 3 + "Q: snow?"}]
-    events = list(Ensemble(models, config(paths, "gac", max_new_tokens=12)).stream(messages, solo=True))
+    events = list(Ensemble(models, config(paths, "gac", max_new_tokens=12)).stream(messages, solo=True,
+                                                                           ride_along=False))
     for i, lm in enumerate(models):
         first = next(e for e in events if isinstance(e, Piece) and e.stream == i)
         assert first.fed == (1,), (i, first.fed)

@@ -25,6 +25,7 @@ from .fuse import fuse
 from .member import Member, forward_all
 from .prompting import check_messages, prompt_ids
 from .resync import incomplete_tail
+from .solo import Ride, ridden
 from .textstream import TextStream
 
 
@@ -48,6 +49,7 @@ class Run:
     reported: set[int] = field(default_factory=set)
     owners: tuple[int, ...] = ()  # members that finish a half-written character; () = everyone votes
     done: Finished | None = None
+    ride: Ride | None = None  # a solo answer reading its fused twin's forward while their ids agree
 
 
 class Ensemble:
@@ -61,9 +63,11 @@ class Ensemble:
         self.solo_methods = [make_method("average", [m]) for m in models]
 
     def stream(self, messages: Sequence[dict], solo: bool = False, sampling: SamplingConfig | None = None,
-               should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+               should_stop: Callable[[], bool] | None = None, ride_along: bool = True) -> Iterator[Event]:
         """Stream the fused answer (and, with `solo`, each member's own answer, interleaved step by step).
 
+        With `ride_along`, a solo answer reads its member's forward in the fused run while their ids agree
+        (decode/solo.py); the events are the same either way, but for `fed` on the steps it saves.
         Closing the generator, or `should_stop()` turning true, stops every stream and frees its caches.
         """
         config = self.config if sampling is None else dataclasses.replace(self.config, sampling=sampling)
@@ -73,6 +77,8 @@ class Ensemble:
         if solo:
             runs += [start_run(i, [m], [prompts[i]], self.solo_methods[i], torch.ones(1), config)
                      for i, m in enumerate(self.models)]
+            for run in runs[1:] if ride_along else ():  # each solo stream steps right after the fused one
+                run.ride = Ride(runs[0].members[run.stream])
         try:
             for run in runs:
                 yield Started(run.stream, tuple(m.lm.name for m in run.members),
@@ -88,9 +94,10 @@ class Ensemble:
 
 
 def generate_stream(models: Sequence[LoadedModel], config: EnsembleConfig, messages: Sequence[dict],
-                    solo: bool = False, should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
+                    solo: bool = False, should_stop: Callable[[], bool] | None = None,
+                    ride_along: bool = True) -> Iterator[Event]:
     """One-off `Ensemble(models, config).stream(...)`; keep an Ensemble to reuse its alignment."""
-    return Ensemble(models, config).stream(messages, solo=solo, should_stop=should_stop)
+    return Ensemble(models, config).stream(messages, solo=solo, should_stop=should_stop, ride_along=ride_along)
 
 
 def start_run(stream: int, models: Sequence[LoadedModel], prompts: Sequence[list[int]], method: Method,
@@ -149,7 +156,11 @@ def owners(att: Attribution) -> tuple[int, ...]:
 
 def consult(run: Run) -> list[torch.Tensor | None]:
     """Forward the members that vote this step. With gating, the primary runs first and the others only
-    when it is unsure; while a character is half written, only its owners run."""
+    when it is unsure; while a character is half written, only its owners run. A solo answer riding
+    along reads its fused twin's forward instead (solo.py)."""
+    shared = ridden(run.ride, run.members[0])
+    if shared is not None:
+        return shared
     alive = [m.error is None for m in run.members]
     if any(alive[i] for i in run.owners):
         return forward_all(run.members, [a and i in run.owners for i, a in enumerate(alive)])
@@ -205,6 +216,7 @@ def finish(run: Run, reason: str, start: float | None = None) -> Finished:
         fed_per_step=tuple(round((m.fed - m.prefilled) / n, 3) for m in run.members),
         cropped_per_step=tuple(round(m.cropped / n, 3) for m in run.members),
         consulted=tuple(round(m.forwards / max(run.steps, 1), 3) for m in run.members),
+        rode=run.ride.steps if run.ride else 0,
     )
     run.done = Finished(run.stream, run.text.text, reason, stats)
     return run.done

@@ -47,6 +47,7 @@ class Stats:
     fed_per_step: tuple[float, ...]  # mean ids fed per step, per member (about 1 with working caches)
     cropped_per_step: tuple[float, ...]  # mean cached positions dropped by re-syncs, per member
     consulted: tuple[float, ...]  # fraction of steps each member's forward ran (GaC gating skips some)
+    rode: int = 0  # solo answers: leading steps read from the fused twin's forward (decode/solo.py); fused: 0
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ class Member:
         self.fed = 0
         self.cropped = 0  # cached positions thrown away by re-syncs
         self.prefilled = 0  # ids fed by the first forward (the prompt, less any reused prefix)
+        # The ids of the last launch and the probabilities [V_i] it gave: a solo twin riding along reads them.
+        self.last: tuple[list[int], torch.Tensor] | None = None
 
     @property
     def target(self) -> list[int]:
@@ -83,6 +85,7 @@ class Member:
     def release(self) -> None:
         self.cache = None
         self.cached = []
+        self.last = None
 
 
 def forward_all(members: Sequence[Member], needed: Sequence[bool]) -> list[torch.Tensor | None]:
@@ -96,7 +99,11 @@ def forward_all(members: Sequence[Member], needed: Sequence[bool]) -> list[torch
             _safely(m, m.take_prompt)  # reuse each other's prefill, so they stay bit-identical
     with torch.inference_mode():
         launched = [_launch_safely(m) if need else None for m, need in zip(members, needed, strict=True)]
-        return [None if lg is None else torch.softmax(lg.float(), -1).cpu() for lg in launched]
+        probs = [None if lg is None else torch.softmax(lg.float(), -1).cpu() for lg in launched]
+    for m, p in zip(members, probs, strict=True):
+        if p is not None:
+            m.last = (m.cached, p)  # m.cached is the launch's own list: apply() rebinds, never mutates it
+    return probs
 
 
 def _launch_safely(m: Member) -> torch.Tensor | None:
