@@ -82,6 +82,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--answer-seconds", type=float, default=180.0, help="an answer stops after this long")
     p.add_argument("--updates-per-second", type=float, default=15.0, help="streaming refresh rate in the browser")
     p.add_argument("--preload", action="store_true", help="load the default preset before serving")
+    p.add_argument("--allow-remote", action="store_true", default=env("ENSEMBLE_ALLOW_REMOTE", "") == "1",
+                   help="let the picker take members served at http://HOST:PORT (docs/remote.md)")
     return p.parse_args(argv)
 
 
@@ -92,7 +94,7 @@ def make_app(args: argparse.Namespace, models: Models):
 
     presets = {name: load_preset(name) for name in list_presets()}
     limits = Limits(args.max_prompt_chars, args.max_turns, args.max_new_tokens, args.queue_size, args.answer_seconds,
-                    args.updates_per_second)
+                    args.updates_per_second, allow_remote=args.allow_remote)
     store = ComparisonStore(args.data_dir or default_data_dir())
     ctx = Context(models, store, presets, sorted(METHODS), limits, args.preset, args.public_url)
     choices = sorted({m.model for p in presets.values() for m in p.members})

@@ -161,3 +161,17 @@ def test_the_probabilities_are_the_servers_top_k_unrenormalised(local, tiny_bpe)
     top = full.topk(5)
     assert (probs > 0).sum() == 5 and torch.equal(probs.topk(5).indices, top.indices)
     assert torch.allclose(probs[top.indices], top.values, atol=1e-5) and float(probs.sum()) < 1
+
+
+def test_the_picker_takes_server_urls_only_when_the_operator_allows():
+    from app import parse_args
+    from tests.test_ui_state import METHODS, values
+    from ui.picker import settings_from_values
+    from ui.state import Limits
+
+    picked = values(model0="http://10.0.0.5:8000/v1", method="unite")
+    settings, problems = settings_from_values(picked, METHODS, Limits())
+    assert settings is None and any("--allow-remote" in p for p in problems)
+    settings, problems = settings_from_values(picked, METHODS, Limits(allow_remote=True))
+    assert problems == [] and settings["members"][0]["model"] == "http://10.0.0.5:8000/v1"
+    assert not parse_args([]).allow_remote and parse_args(["--allow-remote"]).allow_remote

@@ -26,6 +26,7 @@ class Limits:
     queue_size: int = 16  # waiting events beyond this are refused ("queue is full")
     answer_seconds: float = 180.0  # one answer is cut off after this long
     updates_per_second: float = 15.0  # streaming UI refresh rate
+    allow_remote: bool = False  # members served at http:// URLs (docs/remote.md); off unless the operator allows
 
 
 @dataclass

@@ -142,12 +142,13 @@ def dialect_of(models_reply: Any) -> str | None:
 
 
 def served_facts(models_reply: Any) -> tuple[str, int]:
-    """(served model id, context length or 0) from GET /v1/models: vLLM gives `max_model_len`, llama.cpp
-    `meta.n_ctx_train`, SGLang `max_model_len`."""
+    """(served model id, context length or 0) from GET /v1/models: vLLM and SGLang give `max_model_len`,
+    llama.cpp `meta.n_ctx` (newer) or `meta.n_ctx_train`."""
     try:
         first = models_reply["data"][0]
         served = str(first["id"])
     except (KeyError, IndexError, TypeError):
         raise ReplyError("GET /v1/models has no data[0].id") from None
-    context = first.get("max_model_len") or (first.get("meta") or {}).get("n_ctx_train") or 0
+    meta = first.get("meta") or {}
+    context = first.get("max_model_len") or meta.get("n_ctx") or meta.get("n_ctx_train") or 0
     return served, int(context) if isinstance(context, int | float) else 0

@@ -42,7 +42,8 @@ def load_remote(spec: MemberSpec) -> RemoteModel:
             raise LoadError(f"{spec.name}: {e}") from None
         if kind == "llamacpp":  # the slot's context (-c), smaller than the training context /v1/models gives
             props = _get_json(http, base, "/props", spec) or {}
-            context = (props.get("default_generation_settings") or {}).get("n_ctx") or context
+            slot = props.get("default_generation_settings") or {}
+            context = slot.get("n_ctx") or props.get("n_ctx") or context
     source = spec.tokenizer or served
     tokenizer, ends = load_tokenizer(source, spec)
     vocab = build_byte_vocab(tokenizer, 0, ends)
