@@ -48,6 +48,9 @@ def test_a_served_member_alone_equals_the_local_greedy_answer(local, tiny_bpe):
         assert sent[0] == prompt and all(b == a + [b[-1]] for a, b in zip(sent, sent[1:], strict=False))
         assert all(b["n_predict"] == 1 and b["n_probs"] == 20 and b["cache_prompt"] for b in server.bodies)
         assert run.members[0].fed - run.members[0].prefilled == len(sent) - 1  # one new id per later step
+        events = list(Ensemble([remote], config).stream(MESSAGES, solo=True))  # its solo column: the same answer
+    done = {e.stream: e.text for e in events if isinstance(e, Finished)}
+    assert done[FUSED] == done[0] != ""
 
 
 def test_served_plus_local_streams_well_formed_pieces(local, tiny_bpe):
