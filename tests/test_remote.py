@@ -178,3 +178,17 @@ def test_the_picker_takes_server_urls_only_when_the_operator_allows():
     settings, problems = settings_from_values(picked, METHODS, Limits(allow_remote=True))
     assert problems == [] and settings["members"][0]["model"] == "http://10.0.0.5:8000/v1"
     assert not parse_args([]).allow_remote and parse_args(["--allow-remote"]).allow_remote
+
+
+def test_the_cli_preset_takes_a_yaml_path_with_served_members(tmp_path):
+    from ensemble.cli import build_parser, config_from_args
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("members:\n  - model: http://127.0.0.1:8000/v1\n    tokenizer: Qwen/Qwen2.5-0.5B-Instruct\n"
+                    "  - model: offline:gemma-3-270m\nmethod: unite\n")
+    config = config_from_args(build_parser().parse_args(["generate", "--preset", str(path), "--prompt", "hi"]))
+    assert config.members[0].remote and config.members[0].tokenizer == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert not config.members[1].remote
+    path.write_text("members:\n  - model: http://127.0.0.1:8000\nmethod: average\n")
+    with pytest.raises(ConfigError, match="needs every member's full distribution"):
+        config_from_args(build_parser().parse_args(["generate", "--preset", str(path), "--prompt", "hi"]))

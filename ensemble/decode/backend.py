@@ -32,7 +32,7 @@ class MemberModel(Protocol):
     def name(self) -> str: ...
 
 
-def open_member(model, prompt: list[int], window: int) -> Member | RemoteMember:
+def open_member(model: MemberModel, prompt: list[int], window: int) -> Member | RemoteMember:
     """A fresh decode state for one member of one answer."""
     if isinstance(model, RemoteModel):
         return RemoteMember(model, prompt, window)
