@@ -52,6 +52,26 @@ class FakeServer:
         return [{"id": int(i), "token": "", "bytes": [], "logprob": float(lp)}
                 for lp, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)]
 
+    def answer(self, path: str, body: dict) -> tuple[int, bytes] | None:
+        """(status, body) for one POST; None = never answer (hang)."""
+        if path == "/tokenize":  # llama.cpp's shape
+            ids = self.lm.tokenizer(body["content"], add_special_tokens=False)["input_ids"] if self.lm else []
+            return 200, json.dumps({"tokens": list(ids)}).encode()
+        self.calls += 1
+        self.bodies.append(body)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.mode == "hang":
+            self.stopping.wait(60)
+            return None
+        canned = {"garbage": (200, b"<html>oops</html>"), "wrong": (200, b'{"content": "hi"}'),
+                  "http500": (500, b'{"error": {"code": 500, "message": "slot unavailable"}}')}
+        if self.mode in canned:
+            return canned[self.mode]
+        top = self.top_k(body["prompt"])
+        reply = {"content": "", "tokens": [], "completion_probabilities": [{**top[0], "top_logprobs": top}]}
+        return 200, json.dumps(reply).encode()
+
     def _handler(self):
         fake = self
 
@@ -78,23 +98,8 @@ class FakeServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                fake.calls += 1
-                fake.bodies.append(body)
-                if fake.delay:
-                    time.sleep(fake.delay)
-                if fake.mode == "hang":
-                    fake.stopping.wait(60)
-                    return
-                if fake.mode == "garbage":
-                    self._send(200, b"<html>oops</html>")
-                elif fake.mode == "wrong":
-                    self._send(200, b'{"content": "hi"}')
-                elif fake.mode == "http500":
-                    self._send(500, b'{"error": {"code": 500, "message": "slot unavailable"}}')
-                else:
-                    top = fake.top_k(body["prompt"])
-                    reply = {"content": "", "tokens": [], "completion_probabilities": [
-                        {**top[0], "top_logprobs": top}]}
-                    self._send(200, json.dumps(reply).encode())
+                answer = fake.answer(self.path, body)
+                if answer is not None:
+                    self._send(*answer)
 
         return Handler

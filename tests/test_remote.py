@@ -130,6 +130,11 @@ def test_the_served_id_is_the_default_tokenizer(tiny_bpe):
         load_models([MemberSpec(server.url, timeout=2.0)])
 
 
+def test_a_tokenizer_that_is_not_the_served_models_is_a_load_error(local, tiny_uni):
+    with FakeServer("model", local[0]) as server, pytest.raises(LoadError, match="is not the served model's"):
+        load_models([served(server.url, tiny_uni)])
+
+
 @pytest.mark.parametrize(("method", "options"), [("average", {}), ("deepen", {}), ("gac", {}),
                                                   ("gac", {"threshold": 0})])
 def test_methods_needing_full_distributions_refuse_a_served_member(method, options):

@@ -20,6 +20,7 @@ from .hub import translate
 from .locate import locate
 
 DEFAULT_CONTEXT = 4096  # when the server does not say
+PROBE = "Hello world! The answer is 42, not 41."  # tokenized here and by the server: the tokenizers must agree
 
 
 def server_base(model: str) -> str:
@@ -44,8 +45,9 @@ def load_remote(spec: MemberSpec) -> RemoteModel:
             props = _get_json(http, base, "/props", spec) or {}
             slot = props.get("default_generation_settings") or {}
             context = slot.get("n_ctx") or props.get("n_ctx") or context
-    source = spec.tokenizer or served
-    tokenizer, ends = load_tokenizer(source, spec)
+        source = spec.tokenizer or served
+        tokenizer, ends = load_tokenizer(source, spec)
+        check_tokenizer(http, base, kind, served, tokenizer, spec, source)
     vocab = build_byte_vocab(tokenizer, 0, ends)
     client = ServerClient(base, DIALECTS[kind], served, spec.timeout)
     return RemoteModel(spec, tokenizer, vocab, Continuation(tokenizer, vocab), int(context) or DEFAULT_CONTEXT, client)
@@ -70,6 +72,30 @@ def _probe(http: httpx.Client, base: str, spec: MemberSpec) -> str:
     if _get_json(http, base, "/get_model_info", spec) is not None:
         return "sglang"
     return "vllm"
+
+
+def check_tokenizer(http: httpx.Client, base: str, kind: str, served: str, tokenizer, spec: MemberSpec,
+                    source: str) -> None:
+    """Compare ids for PROBE with the server's own /tokenize (llama.cpp, vLLM); a server without it is not
+    checked. A mismatch means this process would write ids the served model reads as other text."""
+    if kind == "llamacpp":
+        request = {"content": PROBE, "add_special": False, "parse_special": False}
+    elif kind == "vllm":
+        request = {"model": served, "prompt": PROBE, "add_special_tokens": False}
+    else:
+        return
+    try:
+        reply = http.post(base + "/tokenize", json=request)
+        theirs = reply.json().get("tokens") if reply.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return
+    if not isinstance(theirs, list) or not all(isinstance(t, int) for t in theirs):
+        return
+    ours = list(tokenizer(PROBE, add_special_tokens=False)["input_ids"])
+    if ours != theirs:
+        raise LoadError(f"{spec.name}: tokenizer {source!r} is not the served model's: the server reads "
+                        f"{PROBE!r} as {theirs[:6]}..., this tokenizer as {ours[:6]}...; set `tokenizer` to the "
+                        "served model's own")
 
 
 def load_tokenizer(source: str, spec: MemberSpec):
