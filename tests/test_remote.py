@@ -197,3 +197,14 @@ def test_the_cli_preset_takes_a_yaml_path_with_served_members(tmp_path):
     path.write_text("members:\n  - model: http://127.0.0.1:8000\nmethod: average\n")
     with pytest.raises(ConfigError, match="needs every member's full distribution"):
         config_from_args(build_parser().parse_args(["generate", "--preset", str(path), "--prompt", "hi"]))
+
+
+@pytest.mark.parametrize(("threshold", "others"), [(1.0, 1.0), (1e-9, 0.0)])
+def test_gac_gating_reads_a_served_primarys_top_1(local, tiny_bpe, threshold, others):
+    with FakeServer("model", local[0]) as server:
+        (remote,) = load_models([served(server.url, tiny_bpe)])
+        config = cfg([remote.spec, local[1].spec], method="gac", n=6, options={"threshold": threshold})
+        events = list(Ensemble([remote, local[1]], config).stream(MESSAGES))
+    (done,) = [e for e in events if isinstance(e, Finished)]
+    assert done.reason in ("end", "length") and not [e for e in events if isinstance(e, MemberFailed)]
+    assert done.stats.consulted[0] == 1.0 and done.stats.consulted[1] == others
