@@ -25,11 +25,13 @@ if [[ -z "$PY" ]]; then
 fi
 
 build() {
+  if [[ -x "$BIN" ]]; then return 0; fi
   mkdir -p "$CACHE/llama.cpp"
-  # One build at a time (setup.sh and a test fixture may race); the loser waits, then finds the binary.
+  # One build at a time (test.sh and a test fixture may race); the loser waits, then finds the binary.
+  # The lock's descriptor is closed before the server is exec'd, so running servers never hold it.
   exec 9>"$CACHE/llama.cpp/.build.lock"
   flock 9
-  if [[ -x "$BIN" ]]; then return 0; fi
+  if [[ -x "$BIN" ]]; then exec 9>&-; return 0; fi
   local work
   work="$(mktemp -d "$CACHE/llama.cpp/build.XXXXXX")"
   trap 'rm -rf "$work"' EXIT
@@ -39,9 +41,10 @@ build() {
   local src
   src="$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)"
   [[ -f "$src/CMakeLists.txt" ]] || { echo "llama-server.sh: no vendored llama.cpp in the sdist" >&2; return 1; }
-  local jobs
+  local jobs gen=()
   jobs="$(nproc 2>/dev/null || echo 2)"
-  nice -n 10 cmake -S "$src" -B "$work/build" -G Ninja "${CMAKE_FLAGS[@]}" >"$work/cmake.log" 2>&1 ||
+  if command -v ninja >/dev/null; then gen=(-G Ninja); fi
+  nice -n 10 cmake -S "$src" -B "$work/build" "${gen[@]}" "${CMAKE_FLAGS[@]}" >"$work/cmake.log" 2>&1 ||
     { tail -30 "$work/cmake.log" >&2; return 1; }
   nice -n 10 cmake --build "$work/build" --target llama-server -j "$jobs" >"$work/build.log" 2>&1 ||
     { tail -30 "$work/build.log" >&2; return 1; }
@@ -51,6 +54,7 @@ build() {
   echo "llama-server.sh: built $BIN" >&2
   rm -rf "$work"
   trap - EXIT
+  exec 9>&-
 }
 
 case "${1:-}" in
