@@ -88,7 +88,7 @@ def own_step_ms(server: LlamaServer, tokenizer, messages, n: int) -> float:
 
 
 def measure(n: int, prompts) -> list[dict]:
-    with LlamaServer(log=ROOT / "bench" / "results" / "remote-server.log") as server:
+    with LlamaServer() as server:
         served_spec = MemberSpec(server.url, tokenizer=f"offline:{NAME}", name="smollm2 (served)")
         remote, smol, gemma = load_models([served_spec, MemberSpec(f"offline:{NAME}", dtype="fp32"),
                                            MemberSpec("offline:gemma-3-270m", dtype="fp32")])
