@@ -36,6 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--answer-seconds", type=float, default=180.0, help="an answer stops after this long")
     p.add_argument("--updates-per-second", type=float, default=15.0, help="streaming refresh rate in the browser")
     p.add_argument("--preload", action="store_true", help="load the default preset before serving (always on ZeroGPU)")
+    p.add_argument("--allow-remote", action="store_true", default=env("ENSEMBLE_ALLOW_REMOTE", "") == "1",
+                   help="let the picker take members served at http://HOST:PORT (docs/remote.md)")
     add_flags(p)
     return p.parse_args(argv)
 
@@ -50,7 +52,7 @@ def make_app(args: argparse.Namespace, models: Models | None = None):
 
     presets = {name: load_preset(name) for name in list_presets()}
     limits = Limits(args.max_prompt_chars, args.max_turns, args.max_new_tokens, args.queue_size, args.answer_seconds,
-                    args.updates_per_second, args.max_per_client, args.shares_per_minute)
+                    args.updates_per_second, args.max_per_client, args.shares_per_minute, args.allow_remote)
     policy, start = make_policy(args, presets), starting_preset(args.preset, presets)
     models = models or Models(policy=policy, context=context_tokens(args.max_turns, args.max_prompt_chars,
                                                                     args.max_new_tokens),

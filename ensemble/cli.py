@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_run_flags(gen: argparse.ArgumentParser) -> None:
     gen.add_argument("--model", action="append", default=[], metavar="M",
-                     help="Hub id, local folder, .gguf, or offline:NAME; repeat for 1-4 members")
+                     help="Hub id, local folder, .gguf, offline:NAME, or a server URL http://HOST:PORT "
+                     "(docs/remote.md); repeat for 1-4 members")
     gen.add_argument("--preset", help=f"preset name or YAML path (available: {', '.join(list_presets())})")
     gen.add_argument("--method", help="average | deepen | gac | unite (default: the preset's, else unite)")
     gen.add_argument("--max-new-tokens", type=int)

@@ -16,17 +16,24 @@ from pathlib import Path
 from .errors import ConfigError
 
 MAX_MEMBERS = 4
+REMOTE_SCHEMES = ("http://", "https://")  # a member whose model is a URL is served by an inference server
+# Methods that need every member's full next-token distribution; a served member gives only its top-k.
+FULL_DISTRIBUTION = ("average", "deepen")
 DTYPES = ("auto", "bf16", "fp32", "fp16", "8bit", "4bit")  # 8bit/4bit: bitsandbytes (ensemble/models/quantize.py)
 
 
 @dataclass(frozen=True)
 class MemberSpec:
-    model: str  # Hub id, local folder, folder or file with a .gguf, or offline:NAME
+    model: str  # Hub id, local folder, folder or file with a .gguf, offline:NAME, or a server URL http://HOST:PORT
     weight: float = 1.0
     dtype: str = "auto"  # auto: the checkpoint's own dtype, else 8bit, else 4bit, whichever first fits the GPUs
     name: str = ""  # display name; derived from `model` when empty
     trust_remote_code: bool = False
     score: float | None = None  # dev-set accuracy in [0, 1], written by `python -m ensemble score`
+    # Served members only (model: http://HOST:PORT, docs/remote.md): where the tokenizer comes from (a Hub id,
+    # local folder, .gguf or offline:NAME; empty = the model id the server reports), and how long one call may take.
+    tokenizer: str = ""
+    timeout: float = 30.0
 
     def __post_init__(self):
         if not self.model or not str(self.model).strip():
@@ -37,8 +44,21 @@ class MemberSpec:
             raise ConfigError(f"member {self.model!r}: weight must be > 0, got {self.weight}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"member {self.model!r}: dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if not 0 < self.timeout < math.inf:
+            raise ConfigError(f"member {self.model!r}: timeout must be > 0 seconds, got {self.timeout}")
+        if self.tokenizer and not self.remote:
+            raise ConfigError(f"member {self.model!r}: tokenizer is only for served members (model: http://HOST:PORT)")
         if not self.name:
-            object.__setattr__(self, "name", Path(str(self.model).rstrip("/")).name.removeprefix("offline:"))
+            name = self.model.split("://", 1)[1].strip("/").removesuffix("/v1") if self.remote else self.model
+            object.__setattr__(self, "name", Path(str(name).rstrip("/")).name.removeprefix("offline:"))
+
+    @property
+    def remote(self) -> bool:
+        return is_remote(self.model)
+
+
+def is_remote(model: str) -> bool:
+    return str(model).strip().lower().startswith(REMOTE_SCHEMES)
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,7 @@ class EnsembleConfig:
         if self.prompt_format not in ("chat", "plain"):
             raise ConfigError(f"prompt_format must be 'chat' or 'plain', got {self.prompt_format!r}")
         object.__setattr__(self, "options", dict(self.options))
+        check_remote_method(self)
 
     @property
     def weights(self) -> tuple[float, ...]:
@@ -89,6 +110,25 @@ class EnsembleConfig:
     @classmethod
     def from_dict(cls, data: Mapping) -> EnsembleConfig:
         return from_dict(cls, data)
+
+
+def check_remote_method(config: EnsembleConfig) -> None:
+    """Served members give their top-k only. Methods that need full distributions refuse them, in one line,
+    rather than fuse a silently truncated one (docs/remote.md)."""
+    served = [m.name for m in config.members if m.remote]
+    if not served:
+        return
+    threshold = config.options.get("threshold", 0) if config.method == "gac" else 1
+    if config.method in FULL_DISTRIBUTION or not _positive(threshold):
+        raise ConfigError(f"method {config.method!r} needs every member's full distribution, but {served[0]} is "
+                          "served remotely and gives only its top-k; use unite, or gac with a threshold")
+
+
+def _positive(value) -> bool:
+    try:
+        return float(value) > 0
+    except (TypeError, ValueError):
+        return False
 
 
 def from_dict(cls, data: Mapping):

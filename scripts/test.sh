@@ -11,6 +11,9 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+# llama.cpp's server for the served-member tests (tests/test_remote_llamacpp.py): built once from the pinned
+# llama-cpp-python sdist and cached under the model cache (a few minutes the first time).
+PYTHON=.venv/bin/python bash scripts/llama-server.sh --build
 .venv/bin/ruff check .
 # The suite passes in file order, reversed and shuffled (tests/conftest.py --order); CI runs one fixed shuffle.
 # Another order: bash scripts/test.sh --order reverse   (or --order file, or --order random --order-seed N)

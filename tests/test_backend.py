@@ -60,3 +60,17 @@ def test_policy_refuses_before_the_pool(fixture_dirs, monkeypatch):
     monkeypatch.setattr(models.pool, "load", lambda *a: pytest.fail("pool touched"))
     with pytest.raises(LoadError, match="local paths are turned off"):
         models.load(config(fixture_dirs, "bpe-qwen2", "uni-llama"), lambda *x: None)
+
+
+def test_a_served_members_tokenizer_obeys_the_local_path_rule(monkeypatch):
+    """The URL itself is the app's --allow-remote to decide; its `tokenizer:` source is read here, so it
+    is checked like any model string (a visitor cannot name a server folder through it)."""
+    from ensemble.config import EnsembleConfig, MemberSpec
+
+    models = Models(pool=ModelPool(gpus=[]), policy=Policy(local_paths=False))
+    monkeypatch.setattr(models.pool, "load", lambda *a: pytest.fail("pool touched"))
+    Policy(local_paths=False).check("http://10.0.0.5:8000/v1")
+    served = EnsembleConfig(members=(MemberSpec("http://127.0.0.1:9", tokenizer="/etc/secret-model"),
+                                     MemberSpec("Qwen/Qwen2.5-0.5B-Instruct")), method="unite")
+    with pytest.raises(LoadError, match="local paths are turned off"):
+        models.load(served, lambda *x: None)

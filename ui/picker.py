@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig
+from ensemble.config import EnsembleConfig, MemberSpec, SamplingConfig, is_remote
 from ensemble.errors import ConfigError
 
 from .state import Limits
@@ -35,6 +35,8 @@ def settings_from_values(values: Sequence, methods: Sequence[str], limits: Limit
     rows = [values[len(HEAD) + 3 * i: len(HEAD) + 3 * i + 3] for i in range(SLOTS)]
     problems: list[str] = []
     members = [m for slot, row in enumerate(rows, 1) if (m := _member(slot, *row, problems))]
+    if not limits.allow_remote and any(is_remote(m["model"]) for m in members):
+        problems.append("server URLs (http://...) are off here; the operator can allow them with --allow-remote")
     if not MIN_MEMBERS <= len(members) <= SLOTS:
         problems.append(f"pick {MIN_MEMBERS} to {SLOTS} members (got {len(members)})")
     if head["method"] not in methods:

@@ -30,6 +30,7 @@ class Limits:
     updates_per_second: float = 15.0  # streaming UI refresh rate
     max_per_client: int = 4  # requests one client may have waiting or running (ui/limits.py ClientCap)
     shares_per_minute: float = 6.0  # Share presses per browser session (ui/limits.py ShareGuard)
+    allow_remote: bool = False  # members served at http:// URLs (docs/remote.md); off unless the operator allows
 
 
 @dataclass

@@ -19,10 +19,11 @@ from ..config import EnsembleConfig, SamplingConfig
 from ..decode.model import LoadedModel
 from ..errors import PromptError
 from .attribution import Attribution, attribute, merge
+from .backend import forward_all, open_member
 from .choose import choose
 from .events import FUSED, Event, Finished, MemberFailed, Piece, Started, Stats
 from .fuse import fuse
-from .member import Member, forward_all
+from .member import Member
 from .prompting import check_messages, prompt_ids
 from .resync import incomplete_tail
 from .solo import Ride, ridden
@@ -102,7 +103,7 @@ def generate_stream(models: Sequence[LoadedModel], config: EnsembleConfig, messa
 
 def start_run(stream: int, models: Sequence[LoadedModel], prompts: Sequence[list[int]], method: Method,
               weights: torch.Tensor, config: EnsembleConfig) -> Run:
-    members = [Member(lm, p, config.resync_window) for lm, p in zip(models, prompts, strict=True)]
+    members = [open_member(lm, p, config.resync_window) for lm, p in zip(models, prompts, strict=True)]
     rng = torch.Generator().manual_seed(config.sampling.seed)
     return Run(stream, members, method, weights, config.primary if stream == FUSED else 0,
                TextStream(config.sampling.stop), rng, fed_mark=[0] * len(members))

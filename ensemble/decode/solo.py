@@ -41,7 +41,7 @@ class Ride:
 def ridden(ride: Ride | None, me: Member) -> list[torch.Tensor] | None:
     """The twin's probabilities for `me`'s next position when they are exactly `me`'s own; else fork and
     return None (the caller runs `me`'s own forward)."""
-    if ride is None or ride.twin is None:
+    if ride is None or not isinstance(ride.twin, Member):  # forked, or a served twin (no cache to share)
         return None
     twin = ride.twin
     fresh = ride.steps == 0 or twin.fed - ride.fed == 1

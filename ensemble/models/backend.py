@@ -74,7 +74,8 @@ class Models:
         Frozen (ZeroGPU after start-up): only sets of loaded members, built where they run (`build`)."""
         from ..decode.engine import Ensemble
 
-        self.policy.check_all(m.model for m in config.members)  # one line, before anything is read
+        # one line, before anything is read; a served member's tokenizer source obeys the same rules
+        self.policy.check_all([m.model for m in config.members] + [m.tokenizer for m in config.members if m.tokenizer])
         with self.lock:
             key = self.key(config)
             if key in self.ensembles:

@@ -68,6 +68,6 @@ def build_model(where: str, extra: dict, spec: MemberSpec, slot: Slot, device: s
     return AutoModelForCausalLM.from_pretrained(where, **kwargs).eval()
 
 
-def load_key(spec: MemberSpec) -> tuple[str, str, bool]:
+def load_key(spec: MemberSpec) -> tuple[str, str, bool, str]:
     """What makes two members the same loaded model (weight and display name do not)."""
-    return spec.model, spec.dtype, spec.trust_remote_code
+    return spec.model, spec.dtype, spec.trust_remote_code, spec.tokenizer

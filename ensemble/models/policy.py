@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import is_remote
 from ..errors import LoadError
 from .locate import locate as locate_any
 
@@ -64,7 +65,7 @@ class Policy:
 
     def check(self, model: str) -> None:
         """Raise LoadError if `model` may not be loaded here. Looks at the string only."""
-        if model in self.operator_models:
+        if model in self.operator_models or is_remote(model):  # served members: the app's --allow-remote decides
             return
         if not is_hub_id(model):
             if not self.local_paths:

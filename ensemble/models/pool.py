@@ -27,6 +27,7 @@ from .memory import estimate
 from .placement import Need, Plan, Slot, describe, gb, plan
 from .policy import Policy
 from .quantize import QUANTIZED, candidates
+from .remote import load_remote
 
 DEFAULT_CONTEXT = 4096  # tokens of KV cache budgeted per cache (prompt + answer); capped at each model's own
 FORMATS = ("fp32", "bf16", "fp16", "8bit", "4bit")
@@ -65,6 +66,10 @@ class ModelPool:
              progress: Callable[[LoadProgress], None] | None = None) -> list[LoadedModel]:
         report = progress or (lambda event: None)
         with self.lock:
+            for i, spec in enumerate(specs):  # served members: no placement, only a tokenizer here
+                if spec.remote and load_key(spec) not in self.models:
+                    report(LoadProgress(i, spec.name, "loading", 0.0, f"{spec.name}: asking {spec.model}"))
+                    self.models[load_key(spec)] = load_remote(spec)
             fresh = {}  # load key -> index of its first spec
             for i, spec in enumerate(specs):
                 if load_key(spec) not in self.models:
@@ -192,10 +197,10 @@ def load_models(specs: Sequence[MemberSpec], device: str | None = None) -> list[
     `device`, members are placed over the GPUs by a ModelPool (estimates first, then first-fit-decreasing)."""
     if device is None and torch.cuda.is_available():
         return ModelPool().load(specs)
-    loaded: dict[tuple[str, str, bool], LoadedModel] = {}
+    loaded: dict[tuple, LoadedModel] = {}
     out = []
     for spec in specs:
         if load_key(spec) not in loaded:
-            loaded[load_key(spec)] = load_model(spec, device)
+            loaded[load_key(spec)] = load_remote(spec) if spec.remote else load_model(spec, device)
         out.append(dataclasses.replace(loaded[load_key(spec)], spec=spec))
     return out
