@@ -156,6 +156,15 @@ def test_one_client_cannot_fill_the_queue(capped):
     assert by_name["share"].queue is False and by_name["export"].queue is False  # never behind the queue
 
 
+def run_alone(coroutine):
+    """asyncio.run in its own thread: a browser test earlier in the same process (Playwright's sync API)
+    leaves an event loop running in the main thread, where asyncio.run refuses to start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_the_cap_counts_waiting_and_running_events_of_that_client_only():
     def event(host):
         return SimpleNamespace(request=SimpleNamespace(headers={"x-forwarded-for": host}, client=None),
@@ -171,9 +180,9 @@ def test_the_cap_counts_waiting_and_running_events_of_that_client_only():
         queue=[event("1.1.1.1"), event("2.2.2.2")])}, active_jobs=[[event("1.1.1.1")], None])
     ClientCap(queue, 2)
     body = SimpleNamespace(session_hash="y")
-    refused = asyncio.run(queue.push(body=body, request=event("1.1.1.1").request, username=None))
+    refused = run_alone(queue.push(body=body, request=event("1.1.1.1").request, username=None))
     assert refused[0] is False and refused[2] == "queue_full" and "you already have 2 requests" in refused[1]
-    assert asyncio.run(queue.push(body=body, request=event("2.2.2.2").request, username=None))[0] is True
+    assert run_alone(queue.push(body=body, request=event("2.2.2.2").request, username=None))[0] is True
     assert pushed == [body]
 
 

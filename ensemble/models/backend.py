@@ -26,8 +26,8 @@ log = logging.getLogger("ensemble.app")
 SHORT = "short by"  # placement's words when a set does not fit (placement.describe)
 
 
-def model_key(spec) -> tuple[str, str, bool]:
-    return spec.model, spec.dtype, spec.trust_remote_code  # = loading.load_key, without importing torch
+def model_key(spec) -> tuple[str, str, bool, str]:
+    return spec.model, spec.dtype, spec.trust_remote_code, spec.tokenizer  # = loading.load_key, without torch
 
 
 class Models:

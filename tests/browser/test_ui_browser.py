@@ -140,7 +140,7 @@ def test_share_opens_read_only_and_coloured(page, app, browser):
         assert "share <this> & that" in page.request.get(href).text()
     loads = models.load
     calls = []
-    models.load = lambda *a: calls.append(a) or loads(*a)
+    models.load = lambda *a, **k: calls.append(a) or loads(*a, **k)
     try:
         fresh = browser.new_context(viewport={"width": 1500, "height": 1000})
         viewer = fresh.new_page()
