@@ -118,13 +118,17 @@ def kept_section() -> list[str]:
     return lines
 
 
-def speed_section() -> list[str]:
-    path = RESULTS / "deepen_speed.jsonl"
-    if not path.exists():
-        return ["(not measured yet)"]
-    runs = [json.loads(line) for line in path.read_text().splitlines()]
+def deepen_runs() -> tuple[list[dict], dict, dict]:
+    """bench/deepen_speed.py's rows: all, the last full speed run, the last memory run."""
+    runs = [json.loads(line) for line in (RESULTS / "deepen_speed.jsonl").read_text().splitlines()]
     r = [x for x in runs if "step_deepen" in x and "fidelity" in x][-1]
-    mem = [x for x in runs if "exact_peak_steps_mb" in x][-1]
+    return runs, r, [x for x in runs if "exact_peak_steps_mb" in x][-1]
+
+
+def speed_section() -> list[str]:
+    if not (RESULTS / "deepen_speed.jsonl").exists():
+        return ["(not measured yet)"]
+    runs, r, mem = deepen_runs()
     built = next(x for x in runs if sum(x.get("build_s", [0])) > 10)  # a run that built the sparse tables
     d, g, f = r["step_deepen"], r["step_gac"], r["fidelity"]
     return [
@@ -240,9 +244,7 @@ def findings(brief: bool = False) -> list[str]:
 
 def readme_block() -> list[str]:
     """The README's quality and DeePEn-cost bullets (between the `bench/quality.py` markers)."""
-    runs = [json.loads(line) for line in (RESULTS / "deepen_speed.jsonl").read_text().splitlines()]
-    r = [x for x in runs if "step_deepen" in x and "fidelity" in x][-1]
-    mem = [x for x in runs if "exact_peak_steps_mb" in x][-1]
+    _, r, mem = deepen_runs()
     quality = ["  " + line for line in findings(brief=True)[4:-2]]
     return ["- **Quality** (`docs/bench-quality.md`: BIG-bench qa_wikidata 3-shot and GSM8K 2-shot, fixed samples, "
             "greedy, bf16):", *quality,

@@ -60,9 +60,9 @@ def fit(params: list[torch.nn.Parameter], loss_fn: Callable[[list[Pair]], torch.
     sched = scheduler(opt, cfg.warmup, cfg.steps, floor=0.1)
     settings = asdict(cfg)
     step, saved = load_checkpoint(checkpoint, opt, sched, settings, free=FREE)
-    with torch.no_grad():
-        for i, p in enumerate(params):
-            if saved:
+    if saved:
+        with torch.no_grad():
+            for i, p in enumerate(params):
                 p.copy_(saved[str(i)])
     start, losses = time.monotonic(), []
 
