@@ -23,8 +23,9 @@ from .backend import forward_all, open_member
 from .choose import choose
 from .events import FUSED, Event, Finished, MemberFailed, Piece, Started, Stats
 from .fuse import fuse
+from .heal import Healing, owed
 from .member import Member
-from .prompting import check_messages, prompt_ids
+from .prompting import check_messages, prompt_ids, split_trailing_space
 from .resync import incomplete_tail
 from .solo import Ride, ridden
 from .textstream import TextStream
@@ -41,6 +42,8 @@ class Run:
     primary: int
     text: TextStream
     rng: torch.Generator
+    healing: Healing
+    forced: bytes = b""  # the prompt's trailing white space, which the answer must spell first (heal.py)
     answer: bytes = b""
     steps: int = 0
     prefill_s: float = 0.0
@@ -62,6 +65,7 @@ class Ensemble:
         self.models, self.config = list(models), config
         self.method = make_method(config.method, models, config.options, config.primary)
         self.solo_methods = [make_method("average", [m]) for m in models]
+        self.healing = [Healing(m.space.pieces) for m in [self.method, *self.solo_methods]]  # masks built on use
 
     def stream(self, messages: Sequence[dict], solo: bool = False, sampling: SamplingConfig | None = None,
                should_stop: Callable[[], bool] | None = None, ride_along: bool = True) -> Iterator[Event]:
@@ -72,12 +76,13 @@ class Ensemble:
         Closing the generator, or `should_stop()` turning true, stops every stream and frees its caches.
         """
         config = self.config if sampling is None else dataclasses.replace(self.config, sampling=sampling)
-        prompts = fit_prompt(self.models, check_messages(messages), config)
+        messages, forced = split_trailing_space(check_messages(messages), config.prompt_format == "chat")
+        prompts = fit_prompt(self.models, messages, config)
         weights = torch.tensor(config.weights, dtype=torch.float32)
-        runs = [start_run(FUSED, self.models, prompts, self.method, weights, config)]
+        runs = [start_run(FUSED, self.models, prompts, self.method, weights, config, self.healing[0], forced)]
         if solo:
-            runs += [start_run(i, [m], [prompts[i]], self.solo_methods[i], torch.ones(1), config)
-                     for i, m in enumerate(self.models)]
+            runs += [start_run(i, [m], [prompts[i]], self.solo_methods[i], torch.ones(1), config,
+                               self.healing[i + 1], forced) for i, m in enumerate(self.models)]
             for run in runs[1:] if ride_along else ():  # each solo stream steps right after the fused one
                 run.ride = Ride(runs[0].members[run.stream])
         try:
@@ -102,11 +107,13 @@ def generate_stream(models: Sequence[LoadedModel], config: EnsembleConfig, messa
 
 
 def start_run(stream: int, models: Sequence[LoadedModel], prompts: Sequence[list[int]], method: Method,
-              weights: torch.Tensor, config: EnsembleConfig) -> Run:
+              weights: torch.Tensor, config: EnsembleConfig, healing: Healing | None = None,
+              forced: bytes = b"") -> Run:
     members = [open_member(lm, p, config.resync_window) for lm, p in zip(models, prompts, strict=True)]
+    healing = healing or Healing(method.space.pieces)
     rng = torch.Generator().manual_seed(config.sampling.seed)
     return Run(stream, members, method, weights, config.primary if stream == FUSED else 0,
-               TextStream(config.sampling.stop), rng, fed_mark=[0] * len(members))
+               TextStream(config.sampling.stop), rng, healing, forced, fed_mark=[0] * len(members))
 
 
 def step(run: Run, sampling: SamplingConfig) -> Iterator[Event]:
@@ -124,6 +131,12 @@ def step(run: Run, sampling: SamplingConfig) -> Iterator[Event]:
     weights = run.weights * torch.tensor([p is not None for p in probs], dtype=torch.float32)
     aligned = run.method.align(probs, weights)
     fused = fuse(aligned.probs, weights) if aligned.fused is None else aligned.fused
+    rest = owed(run.forced, run.answer)
+    if rest:  # token healing: only tokens that spell the prompt's backed-up white space (heal.py)
+        fused = fused * run.healing.allowed(rest)[aligned.support]
+        if not bool(fused.any()):  # no candidate spells it: write it as the prompt had it, and go on
+            advance(run, None, rest)
+            return
     k = choose(fused, sampling, run.rng)
     token = int(aligned.support[k])
     run.pending.append(attribute(aligned, weights, k))
@@ -133,18 +146,24 @@ def step(run: Run, sampling: SamplingConfig) -> Iterator[Event]:
         yield finish(run, "end", start)
         return
     piece = run.method.space.pieces[token]
-    run.answer += piece
-    run.owners = owners(run.pending[-1]) if incomplete_tail(run.answer) else ()
-    for i, m in enumerate(run.members):
-        if m.error is None:
-            own = int(probs[i].argmax()) if aligned.top[i] == token else None
-            m.advance(own, run.answer)
-    yield from release(run, run.text.push(piece))
+    advance(run, [int(p.argmax()) if p is not None and top == token else None
+                  for p, top in zip(probs, aligned.top, strict=True)], piece)
+    yield from release(run, run.text.push(piece[len(rest):]))  # the backed-up white space is the user's
     if run.text.stopped or run.steps >= sampling.max_new_tokens:
         yield from release(run, run.text.finish())
         yield finish(run, "stop" if run.text.stopped else "length", start)
     else:
         record_time(run, start)
+
+
+def advance(run: Run, own: list[int | None] | None, piece: bytes) -> None:
+    """Append the chosen piece to the answer and re-sync every live member to it (`own[i]`: member i's own
+    argmax id when it was the chosen token, so it is appended as is)."""
+    run.answer += piece
+    run.owners = owners(run.pending[-1]) if run.pending and incomplete_tail(run.answer) else ()
+    for i, m in enumerate(run.members):
+        if m.error is None:
+            m.advance(own[i] if own else None, run.answer)
 
 
 def owners(att: Attribution) -> tuple[int, ...]:

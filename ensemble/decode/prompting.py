@@ -40,6 +40,19 @@ def render_plain(messages: Sequence[Message], transcript: bool = False) -> str:
     return "\n".join(lines) + "\nAssistant:"
 
 
+def split_trailing_space(messages: Sequence[Message], chat: bool) -> tuple[list[Message], bytes]:
+    """A completion prompt (plain format, one user turn continued verbatim) that ends in spaces or tabs: the
+    prompt without them, and the bytes the answer must start with (token healing, decode/heal.py). Chat
+    templates and transcripts end in the model's own turn marker, so they are left as they are."""
+    if chat or len(messages) != 1:
+        return list(messages), b""
+    text = messages[0]["content"]
+    kept = text.rstrip(" \t")
+    if kept == text or not kept.strip():
+        return list(messages), b""
+    return [{**messages[0], "content": kept}], text[len(kept):].encode()
+
+
 def fold_system(messages: Sequence[Message]) -> list[Message]:
     """System messages joined into the first user message (blank line between), for a chat template that has no
     system role (Gemma's, Mistral's raise "System role not supported")."""
