@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from ensemble.config import EnsembleConfig, SamplingConfig  # noqa: E402
-from ensemble.decode.events import FUSED, Finished  # noqa: E402
+from ensemble.decode.events import FUSED, Finished, Started  # noqa: E402
 from ensemble.presets import load_preset  # noqa: E402
 from ensemble.tune.scoring import normalize  # noqa: E402
 
@@ -85,22 +85,43 @@ def load_task(path: Path, n: int) -> tuple[str, list[tuple[int, dict]]]:
                     for i in order[SHOTS:SHOTS + n]]
 
 
-def default_config() -> EnsembleConfig:
+def system_config(system: str) -> EnsembleConfig:
+    """`unite:(0, 1, 2)`: that method on those members of the default preset, equal weights (the default before
+    issue 14); `unite-demos:(...)`: the same, with per-prompt weights from the prompt's worked examples."""
+    method, members = system.split(":", 1)
+    method, _, adapt = method.partition("-")
     preset = load_preset("offline-default")
-    members = tuple(type(m)(m.model, dtype="bf16") for m in preset.members)
-    return EnsembleConfig(members=members, method=preset.method, prompt_format="plain", sampling=SAMPLING)
+    chosen = tuple(type(m)(m.model, dtype="bf16") for i, m in enumerate(preset.members) if i in eval_tuple(members))
+    return EnsembleConfig(members=chosen, method=method, prompt_format="plain", sampling=SAMPLING,
+                          per_prompt=adapt or "off")
 
 
-def evaluate(name: str, n: int, max_seconds: float) -> None:
+def eval_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.strip("() ").split(",") if x.strip())
+
+
+def systems(spec: str) -> list[str]:
+    """`default`: the equal-weight trio with each member alone; `demos`: per-prompt weights on the trio and
+    on each pair; or system names."""
+    trio = "(0, 1, 2)"
+    if spec == "default":
+        return [f"unite:{trio}"]
+    if spec == "demos":
+        return [f"unite-demos:{x}" for x in (trio, "(0, 1)", "(0, 2)", "(1, 2)")]
+    return [spec]
+
+
+def evaluate(name: str, n: int, system: str, max_seconds: float) -> None:
     from ensemble.decode.engine import Ensemble
     from ensemble.models.pool import load_models
 
     out = RESULTS / f"bigbench-{Path(name).stem}.jsonl"
-    done = {(r["id"], r["run"]) for r in map(json.loads, out.read_text().splitlines())} if out.exists() else set()
+    rows = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    done = {(r["id"], alias(r["system"])) for r in rows}
     _, sample = load_task(task_file(name), n)
-    config = default_config()
-    run = f"default:{config.method}"
-    todo = [(i, ex) for i, ex in sample if (i, run) not in done]
+    config = system_config(system)
+    solo = system == "unite:(0, 1, 2)"  # the members alone, on the same prompts, with the old default
+    todo = [(i, ex) for i, ex in sample if (i, system) not in done]
     if not todo:
         return
     ensemble = Ensemble(load_models(config.members), config)
@@ -111,41 +132,69 @@ def evaluate(name: str, n: int, max_seconds: float) -> None:
                 print(f"stopped after {max_seconds:.0f} s; {len(todo) - k} left", file=sys.stderr)
                 return
             t0 = time.perf_counter()
-            for e in ensemble.stream([{"role": "user", "content": ex["prompt"]}], solo=True):
+            plan = None
+            for e in ensemble.stream([{"role": "user", "content": ex["prompt"]}], solo=solo):
+                if isinstance(e, Started) and e.stream == FUSED:
+                    plan = {"dropped": list(e.dropped), "primary": e.primary, "bits_per_byte": e.bits_per_byte}
                 if isinstance(e, Finished):
-                    system = run if e.stream == FUSED else f"solo:{e.stream}"
-                    f.write(json.dumps({"id": i, "system": system, "answer": e.text, "hit": is_hit(e.text, ex),
-                                        "seconds": round(time.perf_counter() - t0, 3), "run": run}) + "\n")
+                    row = system if e.stream == FUSED else f"solo:{e.stream}"
+                    f.write(json.dumps({"id": i, "system": row, "answer": e.text, "hit": is_hit(e.text, ex),
+                                        "seconds": round(time.perf_counter() - t0, 3), "run": system,
+                                        **(plan if e.stream == FUSED and config.per_prompt != "off" else {})})
+                            + "\n")
             f.flush()
-            print(f"{name} {k + 1}/{len(todo)}", file=sys.stderr, flush=True)
+            print(f"{name} {system} {k + 1}/{len(todo)}", file=sys.stderr, flush=True)
+
+
+def alias(system: str) -> str:
+    """Rows written before systems were named by members: the equal-weight trio."""
+    return "unite:(0, 1, 2)" if system == "default:unite" else system
 
 
 def report(doc: Path) -> None:
+    """One table per task, every figure from `bench/results/bigbench-*.jsonl`."""
+    from demos_cost import OUT as COST
+    from demos_cost import summary as cost_summary
+    from qa_wikidata import label
     from quality import paired
 
-    from ensemble.models.offline import MANIFEST
-
-    names = [m.name for m in MANIFEST]
-    lines = ["# BIG-bench dev tasks: the shipped default against its members", "",
-             "Made by `python bench/bigbench.py --task NAME` (resumable) then `--report`, from "
-             "`bench/results/bigbench-*.jsonl`; one prompt format and one configuration for every task (see the "
-             "script's docstring). Δ: the default minus its best member on the same examples; SE: the standard "
-             "error of that paired difference.", "",
-             "| Task | n | " + " | ".join(f"{x} alone" for x in names)
-             + " | default | Δ best member (SE) | wins / losses |",
-             "|---|---|" + "---|" * (len(names) + 3)]
+    lines = ["# BIG-bench dev tasks: ensembles against their best member", "",
+             "Made by `python bench/bigbench.py --task NAME --systems default demos` (resumable) then `--report`, "
+             "from `bench/results/bigbench-*.jsonl`. One prompt format and one configuration for every task (see "
+             "the script's docstring); nothing is tuned per task. Each row: accuracy on the examples it and all its "
+             "members answered (n), **its difference to its best member on those examples**, the standard error "
+             "of that paired difference, and wins / losses against that member. `unite`: equal weights, the "
+             "default before per-prompt members. `(per prompt)`: the main member and the members from the "
+             "prompt's worked examples (`per_prompt: demos`, `drop_gap` 0.25; decode/demos.py); its plan column "
+             "says which members sat out, and on how many prompts.", ""]
+    if COST.exists():
+        lines += [cost_summary(), ""]
     for path in sorted(RESULTS.glob("bigbench-*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
         by: dict[str, dict[int, bool]] = {}
-        for r in map(json.loads, path.read_text().splitlines()):
-            by.setdefault(r["system"], {})[r["id"]] = r["hit"]
-        run = next(s for s in by if not s.startswith("solo:"))
-        key = f"{run.split(':')[0]}:{tuple(range(len(names)))}"
-        n, d, w, l_, se = paired({**by, key: by[run]}, key)
-        alone = [f"{100 * sum(by[f'solo:{i}'].values()) / len(by[f'solo:{i}']):.1f}" for i in range(len(names))]
-        acc = 100 * sum(by[run].values()) / len(by[run])
-        lines.append(f"| {path.stem.removeprefix('bigbench-')} | {n} | " + " | ".join(alone) +
-                     f" | {acc:.1f} | **{d:+.1f}** ({se:.1f}) | {w} / {l_} |")
-    doc.write_text("\n".join(lines) + "\n")
+        plans: dict[str, dict[str, int]] = {}
+        for r in rows:
+            system = alias(r["system"])
+            by.setdefault(system, {})[r["id"]] = r["hit"]
+            if "dropped" in r:
+                sat = ", ".join(label(f"solo:{m_}").removesuffix(" alone") for m_ in
+                                eval_tuple(system.split(":", 1)[1]) if eval_tuple(system.split(":", 1)[1]).index(m_)
+                                in r["dropped"]) or "none"
+                plans.setdefault(system, {}).setdefault(sat, 0)
+                plans[system][sat] += 1
+        lines += [f"## {path.stem.removeprefix('bigbench-')}", "",
+                  "| System | acc (n) | **Δ best member** (SE) | wins / losses | sat out (prompts) |",
+                  "|---|---|---|---|---|"]
+        for system in sorted(by, key=lambda x: (not x.startswith("solo:"), x.count(","), x)):
+            acc = 100 * sum(by[system].values()) / len(by[system])
+            if system.startswith("solo:"):
+                lines.append(f"| {label(system)} | {acc:.1f} ({len(by[system])}) | | | |")
+                continue
+            n, d, w, l_, se = paired(by, system)
+            sat = "; ".join(f"{k} ({v})" for k, v in sorted(plans.get(system, {}).items(), key=lambda kv: -kv[1]))
+            lines.append(f"| {label(system)} | {acc:.1f} ({n}) | **{d:+.1f}** ({se:.1f}) | {w} / {l_} | {sat} |")
+        lines.append("")
+    doc.write_text("\n".join(lines))
     print("\n".join(lines))
 
 
@@ -153,12 +202,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", nargs="+", default=[], help=f"task names or JSON paths; the dev suite: {DEV_TASKS}")
     parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--systems", nargs="+", default=["default"], help="default, demos, or system names")
     parser.add_argument("--max-seconds", type=float, default=float("inf"))
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "bench-bigbench.md")
     args = parser.parse_args()
     for name in args.task:
-        evaluate(name, args.n, args.max_seconds)
+        for system in [x for spec in args.systems for x in systems(spec)]:
+            evaluate(name, args.n, system, args.max_seconds)
     report(args.doc)
 
 

@@ -39,7 +39,8 @@ SYSTEMS = (("deepen-q:(0, 1, 2)", (0, 1, 2), "deepen-q", True),  # in this order
            ("deepen-q:(1, 2)", (1, 2), "deepen-q", False),
            ("deepen:(0, 1)", (0, 1), "deepen", False),
            *((f"{m}:{p}", p, m, False) for m in ("gac", "unite") for p in ((1, 2), (0, 2), (0, 1))),
-           *((f"deepen-adapt:{p}", p, "deepen-adapt", False) for p in ((0, 1, 2), (0, 2), (1, 2), (0, 1))))
+           *((f"deepen-adapt:{p}", p, "deepen-adapt", False) for p in ((0, 1, 2), (0, 2), (1, 2), (0, 1))),
+           ("unite-demos:(0, 1, 2)", (0, 1, 2), "unite-demos", False))  # per-prompt members (decode/demos.py)
 
 
 MATH_SCORED = ROOT / "presets" / "offline-default-math.yaml"  # `check --data gsm8k --n 30 --apply weight`

@@ -12,7 +12,8 @@ interrupted run resumes where it stopped.
 
 Systems: `unite`, `gac`, `unite-w0` (append-only re-sync) with equal weights; `deepen` (DeePEn-Avg: equal
 weights, the subset's best dev member as main model); `*-adapt` (weights from the dev scores, the best dev
-member as primary: DeePEn-Adapt for `deepen`).
+member as primary: DeePEn-Adapt for `deepen`); `unite-demos` (per-prompt members from the prompt's worked
+examples, decode/demos.py: this format has none, so it runs as `unite`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from ensemble.tune.scoring import ANSWER, adapt, fewshot_prefix, hit, seeded_ord
 DATA = ROOT.parent / "shared" / "data" / "bigbench" / "qa_wikidata.json"
 MEMBERS = tuple(f"offline:{m.name}" for m in MANIFEST)  # SmolLM2, Gemma-3, Qwen2.5-Coder
 SHORT = {"smollm2-135m-instruct": "SmolLM2", "gemma-3-270m": "Gemma3", "qwen2.5-coder-0.5b-instruct": "Qwen-Coder"}
-METHODS = ("unite", "gac", "unite-w0", "deepen", "deepen-adapt", "unite-adapt", "gac-adapt")
+METHODS = ("unite", "gac", "unite-w0", "deepen", "deepen-adapt", "unite-adapt", "gac-adapt", "unite-demos")
 SCORED = ROOT / "presets" / "offline-default-adapt.yaml"  # written by `python -m ensemble score`
 
 
@@ -82,8 +83,8 @@ def build(models, system, sampling: SamplingConfig = ANSWER, main: int | None = 
         weights = scored_weights if variant == "adapt" else weights
     members = tuple(MemberSpec(models[i].spec.model, weight=w, dtype="bf16") for i, w in zip(idx, weights, strict=True))
     config = EnsembleConfig(
-        members=members, method=name, prompt_format="plain", primary=primary,
-        sampling=sampling, resync_window=0 if variant == "w0" else 8)
+        members=members, method=name, prompt_format="plain", primary=primary, sampling=sampling,
+        resync_window=0 if variant == "w0" else 8, per_prompt="demos" if variant == "demos" else "off")
     return Ensemble([models[i] for i in idx], config)
 
 
@@ -132,7 +133,7 @@ def evaluate(n: int, out: Path, patterns: list[str], max_seconds: float) -> None
 
 
 LABELS = {"-w0": " (append-only)", "deepen-adapt": "DeePEn-Adapt", "deepen": "DeePEn-Avg", "-adapt": " (dev weights)",
-          "-q": " (Qwen-Coder main)"}
+          "-q": " (Qwen-Coder main)", "-demos": " (per prompt)"}
 
 
 def label(system: str) -> str:

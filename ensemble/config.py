@@ -89,6 +89,10 @@ class EnsembleConfig:
     resync_window: int = 8  # answer tokens re-tokenized with each new piece; 0 = append the piece's own ids
     max_prompt_tokens: int = 0  # 0 = the smallest member context minus max_new_tokens
     prompt_format: str = "chat"  # chat: each member's own template (plain if it has none); plain: no templates
+    # Per prompt (decode/demos.py): "demos" scores each member on the prompt's worked examples, makes the best
+    # the main member and drops members more than `drop_gap` (relative bits per byte) behind it; "off": never.
+    per_prompt: str = "off"
+    drop_gap: float = 0.25
 
     def __post_init__(self):
         n = len(self.members)
@@ -100,6 +104,10 @@ class EnsembleConfig:
             raise ConfigError(f"resync_window must be >= 0, got {self.resync_window}")
         if self.prompt_format not in ("chat", "plain"):
             raise ConfigError(f"prompt_format must be 'chat' or 'plain', got {self.prompt_format!r}")
+        if self.per_prompt not in ("off", "demos"):
+            raise ConfigError(f"per_prompt must be 'off' or 'demos', got {self.per_prompt!r}")
+        if not 0 <= self.drop_gap < math.inf:
+            raise ConfigError(f"drop_gap must be >= 0, got {self.drop_gap}")
         object.__setattr__(self, "options", dict(self.options))
         check_remote_method(self)
 

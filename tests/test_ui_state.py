@@ -80,3 +80,26 @@ def test_session_history_and_settle():
     assert session.history() == [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}]
     session.settle()
     assert {c["reason"] for c in session.turns[0]["columns"].values()} == {"cancelled"}
+
+
+def test_the_per_prompt_switch_reaches_the_config():
+    settings, problems = settings_from_values(values(per_prompt=True), METHODS, Limits())
+    assert problems == [] and settings["per_prompt"] is True
+    assert config_from_settings(settings, {"p": PRESET}).per_prompt == "demos"
+    assert config_from_settings({**settings, "per_prompt": False}, {"p": PRESET}).per_prompt == "off"
+    old_share = {k: v for k, v in settings.items() if k != "per_prompt"}  # links made before the switch existed
+    assert config_from_settings(old_share, {"p": PRESET}).per_prompt == "off"
+
+
+def test_an_answers_plan_is_kept_and_shown_escaped():
+    from ui.render import fused_html
+
+    turn = new_turn("q", 3)
+    apply_event(turn, Started(FUSED, ("a", "b", "c"), "unite", (1, 1, 1), (1.0, 0.0, 1.0), 2, (1,), (0.8, 1.5, 0.7)))
+    apply_event(turn, Piece(FUSED, "x", 2, (0.5, 0.0, 0.5), (True, False, True), (1, 0, 1)))
+    assert turn["columns"]["fused"]["plan"] == {"primary": 2, "dropped": [1], "bits_per_byte": [0.8, 1.5, 0.7]}
+    html = fused_html(turn["columns"]["fused"], ["<i>A", "B", "C"])
+    assert "main C; sat out: B" in html and "&lt;i&gt;A 0.80" in html and "<i>" not in html
+    plain = new_turn("q", 2)
+    apply_event(plain, Started(FUSED, ("a", "b"), "unite", (1, 1), (1.0, 1.0), 0, (), (None, None)))
+    assert "plan" not in plain["columns"]["fused"]

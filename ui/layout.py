@@ -108,6 +108,10 @@ def picker(c: dict, ctx: Context, model_choices: Sequence[str]) -> None:
             c["method"] = gr.Dropdown(list(ctx.methods), value=v.get("method"), label="Method", elem_id="method")
             c["primary"] = gr.Dropdown(list(range(1, SLOTS + 1)), value=v.get("primary", 1), label="Primary member",
                                        elem_id="primary")
+            c["per_prompt"] = gr.Checkbox(
+                value=v.get("per_prompt", False), label="Per prompt: members from the prompt's examples",
+                info="Scores each member on the worked examples in a few-shot prompt; one far behind sits out",
+                elem_id="per_prompt")
         for i in range(SLOTS):
             with gr.Row():
                 c[f"model{i}"] = gr.Dropdown(

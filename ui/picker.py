@@ -2,8 +2,8 @@
 
 Settings (JSON-ready, stored with shared comparisons):
     {"preset": str, "members": [{"model", "quant", "weight"}], "method": str, "primary": int,
-     "sampling": {"max_new_tokens", "temperature", "top_p", "seed"}}
-Picker values, in order: preset, method, primary (1-based), max_new_tokens, temperature, top_p, seed,
+     "per_prompt": bool, "sampling": {"max_new_tokens", "temperature", "top_p", "seed"}}
+Picker values, in order: preset, method, primary (1-based), per_prompt, max_new_tokens, temperature, top_p, seed,
 then SLOTS x (model, quant, weight).
 """
 
@@ -20,7 +20,7 @@ SLOTS = 4
 MIN_MEMBERS = 2
 QUANTS = ("auto", "4bit", "8bit", "bf16", "fp16", "fp32")  # MemberSpec.dtype; auto = the best that fits
 MAX_MODEL_CHARS = 300
-HEAD = ("preset", "method", "primary", "max_new_tokens", "temperature", "top_p", "seed")
+HEAD = ("preset", "method", "primary", "per_prompt", "max_new_tokens", "temperature", "top_p", "seed")
 FIELDS = HEAD + tuple(f"{k}{i}" for i in range(SLOTS) for k in ("model", "quant", "weight"))  # component names
 
 
@@ -55,6 +55,7 @@ def settings_from_values(values: Sequence, methods: Sequence[str], limits: Limit
     if problems:
         return None, problems
     settings = {"preset": head["preset"] or "", "members": members, "method": head["method"], "primary": primary,
+                "per_prompt": bool(head["per_prompt"]),
                 "sampling": {k: (float(v) if k in ("temperature", "top_p") else v) for k, v in sampling.items()}}
     return settings, []
 
@@ -81,13 +82,16 @@ def config_from_settings(settings: Mapping, presets: Mapping[str, EnsembleConfig
     sampling = SamplingConfig(**settings["sampling"], stop=stop)
     options = base.options if base and base.method == settings["method"] else {}
     return EnsembleConfig(members=members, method=settings["method"], options=options, primary=settings["primary"],
-                          sampling=sampling, prompt_format=base.prompt_format if base else "chat")
+                          sampling=sampling, prompt_format=base.prompt_format if base else "chat",
+                          per_prompt="demos" if settings.get("per_prompt") else "off",
+                          drop_gap=base.drop_gap if base else EnsembleConfig.drop_gap)
 
 
 def values_from_settings(settings: Mapping) -> list:
     """Settings -> picker values (the inverse of settings_from_values)."""
     s = settings["sampling"]
-    head = [settings.get("preset", ""), settings["method"], settings["primary"] + 1, s["max_new_tokens"],
+    head = [settings.get("preset", ""), settings["method"], settings["primary"] + 1,
+            bool(settings.get("per_prompt")), s["max_new_tokens"],
             s["temperature"], s["top_p"], s["seed"]]
     rows = []
     for i in range(SLOTS):
@@ -101,6 +105,7 @@ def settings_from_config(name: str, config: EnsembleConfig) -> dict:
     members = [{"model": m.model, "quant": m.dtype, "weight": m.weight} for m in config.members]
     s = config.sampling
     return {"preset": name, "members": members[:SLOTS], "method": config.method, "primary": config.primary,
+            "per_prompt": config.per_prompt == "demos",
             "sampling": {"max_new_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p,
                          "seed": s.seed}}
 

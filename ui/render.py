@@ -59,7 +59,21 @@ def fused_html(column: dict, names: Sequence[str]) -> str:
     pieces = column.get("pieces", ())
     text, owner = attributed(pieces)
     body = markdown_html(text, piece_spans(text, owner, lambda i, t: token_span(pieces[i], names, t)))
-    return with_note(f'<div class="fused-md">{body}</div>' if text else "", column)
+    return with_note(f'<div class="fused-md">{body}</div>' if text else "", column) + plan_note(column, names)
+
+
+def plan_note(column: dict, names: Sequence[str]) -> str:
+    """Why this answer had the members it had (decode/demos.py): the main member, who sat out, and each
+    member's bits per byte on the prompt's worked examples."""
+    plan = column.get("plan")
+    if not plan:
+        return ""
+    name = lambda i: names[i] if i < len(names) else f"member {i + 1}"  # noqa: E731
+    scores = ", ".join(f"{name(i)} {b:.2f}" for i, b in enumerate(plan["bits_per_byte"]) if b is not None)
+    out = f"per prompt: main {name(plan['primary'])}"
+    if plan["dropped"]:
+        out += "; sat out: " + ", ".join(name(i) for i in plan["dropped"])
+    return f'<div class="note plan">{esc(out)} (bits per byte on the prompt\'s examples: {esc(scores)})</div>'
 
 
 def plain_html(column: dict) -> str:

@@ -3,7 +3,8 @@
 A turn is plain JSON-ready data, so it can be rendered, exported and stored as it is:
     {"id": str, "prompt": str, "columns": {"fused": Column, "0": Column, ...}, "order": [key, ...] (blind turns),
      "vote": {"winner", "blind"} (after a vote)}
-    Column = {"text": str, "pieces": [{"text", "driver", "shares", "agree"}], "reason": str, "error": str}
+    Column = {"text": str, "pieces": [{"text", "driver", "shares", "agree"}], "reason": str, "error": str,
+              "plan": {"primary", "dropped", "bits_per_byte"} (the fused column, when the prompt was scored)}
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ensemble.decode.events import FUSED, Finished, MemberFailed, Piece
+from ensemble.decode.events import FUSED, Finished, MemberFailed, Piece, Started
 
 from .render import FUSED_KEY
 
@@ -116,6 +117,9 @@ def apply_event(turn: dict, event) -> None:
         if event.stream == FUSED:
             column["pieces"].append({"text": event.text, "driver": event.driver,
                                      "shares": [round(s, 4) for s in event.shares], "agree": list(event.agree)})
+    elif isinstance(event, Started) and any(b is not None for b in event.bits_per_byte):
+        column["plan"] = {"primary": event.primary, "dropped": list(event.dropped),
+                          "bits_per_byte": [None if b is None else round(b, 3) for b in event.bits_per_byte]}
     elif isinstance(event, MemberFailed):
         column["error"] = f"{event.name} failed: {event.error}"
     elif isinstance(event, Finished):

@@ -32,7 +32,7 @@ class Average:
         self.support = torch.arange(len(space))
         self.special = space.to_shared[0][: len(space)] < 0  # [V] ids that never appear in an answer
 
-    def align(self, probs: Sequence[torch.Tensor | None], weights: torch.Tensor) -> Aligned:
+    def align(self, probs: Sequence[torch.Tensor | None], weights: torch.Tensor, primary: int | None = None) -> Aligned:
         width = len(self.space)
         rows = torch.stack([p[:width] if p is not None else torch.zeros(width) for p in probs])
         rows[:, self.special] = 0

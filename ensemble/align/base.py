@@ -24,7 +24,7 @@ class Method(Protocol):
     space: SharedSpace
     gated: bool  # True: run the primary first, and the others only when consult_all() says so
 
-    def align(self, probs: Sequence[torch.Tensor | None], weights: torch.Tensor) -> Aligned:
+    def align(self, probs: Sequence[torch.Tensor | None], weights: torch.Tensor, primary: int | None = None) -> Aligned:
         """probs[i]: member i's next-token distribution [V_i], or None when it is absent this step;
         weights: [N] the ensemble's member weights (0 for absent members), the same ones fusion and
         attribution use. Methods that fuse on their own (DeePEn) must use these, never their own copy."""

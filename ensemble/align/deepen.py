@@ -71,9 +71,10 @@ class Deepen:
             raise ConfigError("deepen needs tokens that every member shares; these vocabularies have none")
         self.relative = [relative_matrix(m, a, options) for m, a in zip(members, anchors, strict=True)]
 
-    def align(self, probs: Sequence[torch.Tensor | None], weights: torch.Tensor) -> Aligned:
+    def align(self, probs: Sequence[torch.Tensor | None], weights: torch.Tensor, primary: int | None = None) -> Aligned:
         present = [i for i, p in enumerate(probs) if p is not None]
-        main = self.primary if probs[self.primary] is not None else present[0]
+        main = self.primary if primary is None else primary
+        main = main if probs[main] is not None else present[0]
         cand = probs[main].topk(min(self.options.candidates, probs[main].numel())).indices  # [m] main ids
         mass = probs[main][cand].double()
         shared = self.space.to_shared[main][cand]

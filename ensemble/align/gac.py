@@ -37,7 +37,7 @@ class Gac:
         self.support = torch.arange(len(self.space))
         self.threshold = options.threshold
 
-    def align(self, probs: Sequence[torch.Tensor | None], weights: torch.Tensor) -> Aligned:
+    def align(self, probs: Sequence[torch.Tensor | None], weights: torch.Tensor, primary: int | None = None) -> Aligned:
         width = len(self.space)
         rows = torch.stack([self.space.project(i, p) if p is not None else torch.zeros(width)
                             for i, p in enumerate(probs)])

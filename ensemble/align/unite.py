@@ -39,7 +39,7 @@ class Unite:
         self.first = [cached(f"first-{self.space.digest}-{i}", lambda m=m, i=i: first_token_table(m, self.space, i))
                       for i, m in enumerate(members)]
 
-    def align(self, probs: Sequence[torch.Tensor | None], weights: torch.Tensor) -> Aligned:
+    def align(self, probs: Sequence[torch.Tensor | None], weights: torch.Tensor, primary: int | None = None) -> Aligned:
         present = [(i, p) for i, p in enumerate(probs) if p is not None]
         tops = torch.cat([self.space.to_shared[i][p.topk(min(self.k, p.numel())).indices] for i, p in present])
         support = torch.unique(tops[tops >= 0])

@@ -21,6 +21,7 @@ from ..errors import PromptError
 from .attribution import Attribution, attribute, merge
 from .backend import forward_all, open_member
 from .choose import choose
+from .demos import PromptPlan, decide, demo_bits_per_byte
 from .events import FUSED, Event, Finished, MemberFailed, Piece, Started, Stats
 from .fuse import fuse
 from .heal import Healing, owed
@@ -66,6 +67,7 @@ class Ensemble:
         self.method = make_method(config.method, models, config.options, config.primary)
         self.solo_methods = [make_method("average", [m]) for m in models]
         self.healing = [Healing(m.space.pieces) for m in [self.method, *self.solo_methods]]  # masks built on use
+        self.demo_memo: dict = {}  # scored few-shot prompts (decode/demos.py)
 
     def stream(self, messages: Sequence[dict], solo: bool = False, sampling: SamplingConfig | None = None,
                should_stop: Callable[[], bool] | None = None, ride_along: bool = True) -> Iterator[Event]:
@@ -78,8 +80,10 @@ class Ensemble:
         config = self.config if sampling is None else dataclasses.replace(self.config, sampling=sampling)
         messages, forced = split_trailing_space(check_messages(messages), config.prompt_format == "chat")
         prompts = fit_prompt(self.models, messages, config)
-        weights = torch.tensor(config.weights, dtype=torch.float32)
-        runs = [start_run(FUSED, self.models, prompts, self.method, weights, config, self.healing[0], forced)]
+        plan = self.plan(messages[-1]["content"], prompts, config)
+        runs = [start_run(FUSED, self.models, prompts, self.method, torch.tensor(plan.weights), config,
+                          self.healing[0], forced)]
+        runs[0].primary = plan.primary
         if solo:
             runs += [start_run(i, [m], [prompts[i]], self.solo_methods[i], torch.ones(1), config,
                                self.healing[i + 1], forced) for i, m in enumerate(self.models)]
@@ -88,7 +92,9 @@ class Ensemble:
         try:
             for run in runs:
                 yield Started(run.stream, tuple(m.lm.name for m in run.members),
-                              config.method if run.stream == FUSED else "solo", tuple(len(p) for p in prompts))
+                              config.method if run.stream == FUSED else "solo", tuple(len(p) for p in prompts),
+                              tuple(run.weights.tolist()), run.primary, plan.dropped if run.stream == FUSED else (),
+                              plan.bits_per_byte if run.stream == FUSED else ())
             while any(r.done is None for r in runs):
                 for run in runs:
                     if run.done is None:
@@ -97,6 +103,14 @@ class Ensemble:
             for run in runs:
                 for m in run.members:
                     m.release()
+
+
+    def plan(self, text: str, prompts: list[list[int]], config: EnsembleConfig) -> PromptPlan:
+        """This answer's weights and main member: the config's, or read from the prompt (decode/demos.py)."""
+        scores = [None] * len(self.models)
+        if config.per_prompt == "demos" and len(self.models) > 1:
+            scores = demo_bits_per_byte(self.models, text, prompts, self.demo_memo)
+        return decide(scores, config.weights, config.primary, config.drop_gap)
 
 
 def generate_stream(models: Sequence[LoadedModel], config: EnsembleConfig, messages: Sequence[dict],
@@ -129,7 +143,7 @@ def step(run: Run, sampling: SamplingConfig) -> Iterator[Event]:
         yield finish(run, "error")
         return
     weights = run.weights * torch.tensor([p is not None for p in probs], dtype=torch.float32)
-    aligned = run.method.align(probs, weights)
+    aligned = run.method.align(probs, weights, run.primary)
     fused = fuse(aligned.probs, weights) if aligned.fused is None else aligned.fused
     rest = owed(run.forced, run.answer)
     if rest:  # token healing: only tokens that spell the prompt's backed-up white space (heal.py)
@@ -162,7 +176,7 @@ def advance(run: Run, own: list[int | None] | None, piece: bytes) -> None:
     run.answer += piece
     run.owners = owners(run.pending[-1]) if run.pending and incomplete_tail(run.answer) else ()
     for i, m in enumerate(run.members):
-        if m.error is None:
+        if m.error is None and run.weights[i] > 0:  # a member that sits this answer out is never re-synced
             m.advance(own[i] if own else None, run.answer)
 
 
@@ -181,7 +195,7 @@ def consult(run: Run) -> list[torch.Tensor | None]:
     shared = ridden(run.ride, run.members[0])
     if shared is not None:
         return shared
-    alive = [m.error is None for m in run.members]
+    alive = [m.error is None and w > 0 for m, w in zip(run.members, run.weights.tolist(), strict=True)]
     if any(alive[i] for i in run.owners):
         return forward_all(run.members, [a and i in run.owners for i, a in enumerate(alive)])
     if not run.method.gated or len(run.members) == 1 or not alive[run.primary]:

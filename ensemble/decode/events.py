@@ -17,6 +17,12 @@ class Started:
     members: tuple[str, ...]
     method: str
     prompt_tokens: tuple[int, ...]  # per member
+    # This answer's plan (decode/demos.py): member weights (0 = sat out), main member, the members that sat
+    # out, and each member's bits per byte on the prompt's worked examples (None: not scored).
+    weights: tuple[float, ...] = ()
+    primary: int = 0
+    dropped: tuple[int, ...] = ()
+    bits_per_byte: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,9 @@ class Recorder:
     def __getattr__(self, name):  # space, gated, consult_all, ...: the method's own
         return getattr(self._method, name)
 
-    def align(self, probs, weights: torch.Tensor):
+    def align(self, probs, weights: torch.Tensor, primary: int | None = None):
         """weights: [N] the engine's (0 for absent members), the same the engine fuses with."""
-        aligned = self._method.align(probs, weights)
+        aligned = self._method.align(probs, weights, primary)
         fused = aligned.fused if aligned.fused is not None else fuse(aligned.probs, weights)
         k = choose(fused, self._sampling, self._rng)
         logp = fused.clamp_min(1e-30).log()  # [K]
