@@ -1,6 +1,6 @@
 """Any BIG-bench JSON task, the same way for every task: each member alone and the shipped default.
 
-    python bench/bigbench.py --task sports_understanding --n 200 --max-seconds 540   # resumable
+    python bench/bigbench.py --task sports_understanding --systems default demos --n 200   # resumable
     python bench/bigbench.py --report                      # rewrite docs/bench-bigbench.md from the results
 
 Tasks are read from `../shared/data/bigbench/NAME.json` (or `--data PATH`). One format for all tasks, never
@@ -12,9 +12,11 @@ starts with the correct choice and not with a longer wrong one. Generation tasks
 starts with a target. Greedy, at most 8 new tokens, cut at a newline. Plain-completion prompts for every
 member (no chat templates), as in `bench/qa_wikidata.py`.
 
-Systems: the default preset's configuration (`presets/offline-default.yaml`: its method, equal weights) with
-`solo=True`, which also yields each member alone on the same prompts. Rows are appended to
-`bench/results/bigbench-NAME.jsonl` as they come; an interrupted run resumes.
+Systems, on the default preset's members in bf16: `unite:(0, 1, 2)` (equal weights, the default before
+per-prompt members; it also yields each member alone on the same prompts) and `unite-demos:(...)` (per-prompt
+members, `per_prompt: demos`, the shipped default) on the trio and on each pair. Rows are appended to
+`bench/results/bigbench-NAME.jsonl` as they come (per-prompt rows with their plan: who sat out, the main
+member and the scores); an interrupted run resumes.
 """
 
 from __future__ import annotations

@@ -195,24 +195,28 @@ def task_findings(task: str, by: dict, expected: list[str], brief: bool = False)
     solos = sorted(s for s in by if s.startswith("solo:"))
     alone = ", ".join(f"{label(s).removesuffix(' alone')} {100 * sum(by[s].values()) / len(by[s]):.1f}" for s in solos)
     groups = sorted_out(by)
-    default = f"unite:{tuple(range(len(solos)))}"
+    full = max(len(v) for v in by.values())
+    trio = tuple(range(len(solos)))
     lines = [f"- **{task}** (n = {max(len(v) for v in by.values())}). Members alone: {alone}; some member right: "
              f"{100 * sum(by[ORACLE].values()) / len(by[ORACLE]):.1f}."]
-    if default in by:
-        n, d, w, l_, se = paired(by, default)
-        lines.append(f"  The shipped default ({name_of(default)}): {d:+.1f} against its best member ({w} wins / "
-                     f"{l_} losses, standard error {se:.1f}).")
+    for default, what in ((f"unite-demos:{trio}", "The shipped default"), (f"unite:{trio}", "The default before it")):
+        if default in by:
+            n, d, w, l_, se = paired(by, default)
+            lines.append(f"  {what} ({name_of(default)}): {d:+.1f} against its best member ({w} wins / "
+                         f"{l_} losses, standard error {se:.1f}{'' if n == full else f'; n = {n}'}).")
+        else:
+            lines.append(f"  {what} ({name_of(default)}): not measured.")
     words = {"above": "More than two standard errors above their best member", "within": "Within two standard errors",
              "below": "More than two standard errors below"}
-    full = max(len(v) for v in by.values())
     if brief:
         every = sorted((x for g in groups.values() for x in g if x[5] == full), key=lambda x: x[1])
-        best, worst = every[-1], every[0]
         count = {k: sum(x[5] == full for x in g) for k, g in groups.items()}
-        lines.append(f"  Of {len(every)} ensembles run on all {full}, {count['above']} are more than two standard "
-                     f"errors above their best member, {count['within']} within, {count['below']} below. Best: "
-                     f"{name_of(best[0])} {best[1]:+.1f} ({best[2]}/{best[3]}); worst: {name_of(worst[0])} "
-                     f"{worst[1]:+.1f} ({worst[2]}/{worst[3]}).")
+        if every:
+            best, worst = every[-1], every[0]
+            lines.append(f"  Of {len(every)} ensembles run on all {full}, {count['above']} are more than two standard "
+                         f"errors above their best member, {count['within']} within, {count['below']} below. Best: "
+                         f"{name_of(best[0])} {best[1]:+.1f} ({best[2]}/{best[3]}); worst: {name_of(worst[0])} "
+                         f"{worst[1]:+.1f} ({worst[2]}/{worst[3]}).")
         partial = [f"{name_of(s)} {d:+.1f} ({w}/{l_}, n = {n}, SE {se:.1f})"
                    for g in groups.values() for s, d, w, l_, se, n in g if n < full]
         if partial:
@@ -238,16 +242,55 @@ def findings(brief: bool = False) -> list[str]:
             "Generated from the same results: a system is \"above\" or \"below\" its best member only beyond two "
             "standard errors of the paired difference; wins/losses in brackets.", "",
             *task_findings("qa_wikidata", qa, [s[0] for s in systems(len(MEMBERS))], brief),
-            *task_findings("GSM8K", gsm, [s[0].replace("deepen-q:", "deepen:") for s in SYSTEMS], brief), "",
+            *task_findings("GSM8K", gsm, [s[0].replace("deepen-q:", "deepen:") for s in SYSTEMS], brief),
+            *[line for path in sorted(RESULTS.glob("bigbench-*.jsonl")) for line in task_findings(
+                path.stem.removeprefix("bigbench-") + " (`docs/bench-bigbench.md`)", with_oracle(bigbench_hits(path)),
+                [f"unite-demos:{p}" for p in ((0, 1, 2), (0, 1), (0, 2), (1, 2))], brief)], "",
             NOTES]
+
+
+def bigbench_hits(path: Path) -> dict[str, dict[int, bool]]:
+    from bigbench import alias
+
+    return {alias(k): v for k, v in load_hits(path).items()}
+
+
+def dev_suite() -> dict[str, dict[str, dict[int, bool]]]:
+    """Every dev-suite task's hits per system."""
+    gsm = gsm8k_hits([json.loads(x) for x in (RESULTS / "gsm8k.jsonl").read_text().splitlines()])
+    return {"qa_wikidata": load_hits(RESULTS / "qa_wikidata.jsonl"), "GSM8K": gsm,
+            **{p.stem.removeprefix("bigbench-"): bigbench_hits(p) for p in sorted(RESULTS.glob("bigbench-*.jsonl"))}}
+
+
+def acceptance() -> str:
+    """Issue 14's bar for the shipped default: never more than 1 point below its best member on a dev task, and
+    3 points above it where two members are within 5 points of each other alone."""
+    trio, below, close, measured = "unite-demos:(0, 1, 2)", [], [], []
+    for task, by in dev_suite().items():
+        if trio not in by:
+            continue
+        n, d, w, l_, se = paired(by, trio)
+        measured.append(task)
+        if d < -1:
+            below.append(f"{task} {d:+.1f} (SE {se:.1f}, n = {n})")
+        accs = sorted(100 * sum(by[s].values()) / len(by[s]) for s in by if s.startswith("solo:"))
+        if any(b - a <= 5 for a, b in zip(accs, accs[1:], strict=False)) and d < 3:
+            close.append(f"{task} {d:+.1f}")
+    missing = [t for t in dev_suite() if t not in measured]
+    return ("  **Bar for the shipped default** (never more than 1 point below its best member; 3 above where two "
+            f"members are within 5 points): measured on {len(measured)} dev tasks"
+            + (f" (not yet on {', '.join(missing)})" if missing else "") + "; more than 1 below on "
+            + ("; ".join(below) if below else "none") + "; short of +3 where two members are close on "
+            + ("; ".join(close) if close else "none") + ".")
 
 
 def readme_block() -> list[str]:
     """The README's quality and DeePEn-cost bullets (between the `bench/quality.py` markers)."""
     _, r, mem = deepen_runs()
     quality = ["  " + line for line in findings(brief=True)[4:-2]]
-    return ["- **Quality** (`docs/bench-quality.md`: BIG-bench qa_wikidata 3-shot and GSM8K 2-shot, fixed samples, "
-            "greedy, bf16):", *quality,
+    return ["- **Quality** (`docs/bench-quality.md`: BIG-bench qa_wikidata 3-shot and GSM8K 2-shot; "
+            "`docs/bench-bigbench.md`: four more BIG-bench dev tasks, 3-shot; fixed samples, greedy, bf16):", *quality,
+            acceptance(),
             f"- **DeePEn's cost** (same doc): its fused step is {r['step_deepen']['ratio']:.2f}× the members' summed "
             f"solo steps on 2 CPU cores (GaC {r['step_gac']['ratio']:.2f}× in the same run); `align()` takes "
             f"{r['deepen_align_ms']:.0f} ms of it. It adds {mem['exact_after_build_mb']} MB after load and "

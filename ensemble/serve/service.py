@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..config import EnsembleConfig, SamplingConfig
 from ..decode.engine import Ensemble, fit_prompt
 from ..decode.events import Event
-from ..decode.prompting import check_messages
+from ..decode.prompting import check_messages, split_trailing_space
 from ..errors import ConfigError, PromptError
 from .errors import ApiError, bad_request, unsupported
 from .gate import Gate
@@ -60,7 +60,8 @@ class Job:
         view.config = self.config
         recorder = None
         if self.top_logprobs is not None:
-            recorder = Recorder(view.method, self.config.sampling, self.top_logprobs)
+            _, forced = split_trailing_space(self.messages, self.config.prompt_format == "chat")
+            recorder = Recorder(view.method, self.config.sampling, self.top_logprobs, forced)
             view.method = recorder
         deadline = time.monotonic() + self.answer_s
         return view.stream(self.messages, should_stop=lambda: should_stop() or time.monotonic() > deadline), recorder
