@@ -66,12 +66,14 @@ def bits_per_byte(lm, text):
         e - s for s, e in spans)
 
 
-def test_a_member_far_behind_sits_out_and_the_best_answers_alone(fixture_dirs):
+@pytest.mark.parametrize("method", ["unite", "gac", "deepen"])
+def test_a_member_far_behind_sits_out_and_the_best_answers_alone(fixture_dirs, method):
     """drop_gap 0: only the member that predicts the demonstrations best answers, so the fused answer is its
     own `generate` (fp32), and the others are never run."""
     paths = [fixture_dirs["bpe-qwen2"], fixture_dirs["uni-llama"]]
     models = load(paths)
-    cfg = config(paths, "unite", max_new_tokens=8, prompt_format="plain", per_prompt="demos", drop_gap=0.0)
+    cfg = config(paths, method, max_new_tokens=8, prompt_format="plain", per_prompt="demos", drop_gap=0.0,
+                 primary=1, options={"threshold": 0.5} if method == "gac" else {})
     events = list(Ensemble(models, cfg).stream(user(FEWSHOT)))
     started = next(e for e in events if isinstance(e, Started))
     expected = [bits_per_byte(m, FEWSHOT) for m in models]
@@ -118,3 +120,22 @@ def test_a_scored_prompt_is_the_prefill_and_is_scored_once(fixture_dirs):
     calls.clear()
     list(ensemble.stream(user(DEMOS + "Q: ten eleven\nA:")))
     assert max(calls) < min(lengths)  # no second scoring forward over the whole prompt
+
+
+@pytest.mark.parametrize("method", ["gac", "deepen"])
+def test_a_per_prompt_main_member_is_the_same_as_configuring_it(fixture_dirs, method):
+    """Nobody sits out (a wide gap): the answer is the one with the best-scoring member set as primary."""
+    paths = [fixture_dirs["bpe-qwen2"], fixture_dirs["uni-llama"]]
+    models = load(paths)
+    options = {"threshold": 0.5} if method == "gac" else {}
+    on = config(paths, method, max_new_tokens=8, prompt_format="plain", per_prompt="demos", drop_gap=100.0,
+                options=options)
+    events = list(Ensemble(models, on).stream(user(FEWSHOT)))
+    best = next(e for e in events if isinstance(e, Started)).primary
+    fixed = dataclasses.replace(on, per_prompt="off", primary=best)
+    again = list(Ensemble(models, fixed).stream(user(FEWSHOT)))
+    text = [next(e.text for e in run if isinstance(e, Finished)) for run in (events, again)]
+    assert text[0] == text[1]
+    if method == "deepen":  # its main member has the last word, so the choice shows in the answer
+        other = dataclasses.replace(fixed, primary=1 - best)
+        assert next(e for e in Ensemble(models, other).stream(user(FEWSHOT)) if isinstance(e, Finished)).text != text[0]
