@@ -35,7 +35,11 @@ scores. Dev sets are disjoint from the samples: qa_wikidata 100 examples
 presets/offline-default-math.yaml`: 3.3, 0.0, 16.7, so on GSM8K DeePEn's main model is Qwen-Coder in
 every subset that has it, and SmolLM2 in SmolLM2 + Gemma3; `bench/gsm8k.py` names the Qwen-Coder
 runs `deepen-q`). `vote over fused + solos`: majority of the final numbers of the fused answer and its
-members' solo answers (GSM8K only).
+members' solo answers (GSM8K only). `(per prompt)`: the shipped default since issue 14 (`per_prompt: demos`,
+ensemble/decode/demos.py): the members and main member come from the prompt's worked examples. qa_wikidata's
+prompts (`input target.` lines) have no repeated cue, so there it runs as plain `unite`; GSM8K's
+`Answer:` lines are its cue. The findings below also cover the four BIG-bench dev tasks of
+`bench/bigbench.py` (tables in `docs/bench-bigbench.md`).
 
 A system with no rows in `bench/results/` is listed under "Not measured" below its table.
 """
