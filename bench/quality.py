@@ -256,7 +256,10 @@ def findings(brief: bool = False) -> list[str]:
 def bigbench_hits(path: Path) -> dict[str, dict[int, bool]]:
     from bigbench import alias
 
-    return {alias(k): v for k, v in load_hits(path).items()}
+    merged: dict[str, dict[int, bool]] = {}
+    for k, v in load_hits(path).items():
+        merged.setdefault(alias(k), {}).update(v)
+    return merged
 
 
 def dev_suite() -> dict[str, dict[str, dict[int, bool]]]:
