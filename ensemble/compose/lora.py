@@ -37,7 +37,8 @@ def matching_rank(model: nn.Module, trained: int) -> int:
 
 def with_lora(model: nn.Module, rank: int):
     """The anchor wrapped with rank-`rank` adapters on every decoder Linear; only the adapters train.
-    alpha = rank (scale 1), no dropout; B starts at zero, so the wrapped anchor starts equal to the anchor."""
+    alpha = rank (scale 1), no dropout; B starts at zero, so the wrapped anchor starts equal to the anchor.
+    peft replaces the Linear layers in place: size the adapters (`matching_rank`) before wrapping."""
     from peft import LoraConfig, get_peft_model
 
     cfg = LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0, target_modules=list(TARGETS), bias="none")
