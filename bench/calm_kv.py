@@ -54,12 +54,13 @@ def checkpoint_step(path: Path) -> int:
 
 def timed_fit(stage: str, seed: int, setting: str, ckpt: Path, train) -> bool:
     """Run `train()` (a resumable fit), then append the steps it took and the wall time to the timing rows."""
-    before, start = checkpoint_step(ckpt), time.time()
+    before, start, cpu = checkpoint_step(ckpt), time.time(), time.process_time()
     done = train()
     steps = checkpoint_step(ckpt) - before
     if steps:
         append(TIMING, {"stage": stage, "seed": seed, "setting": setting, "steps": steps,
-                        "seconds": round(time.time() - start, 1), "load1": round(os.getloadavg()[0], 2)})
+                        "seconds": round(time.time() - start, 1), "cpu_seconds": round(time.process_time() - cpu, 1),
+                        "load1": round(os.getloadavg()[0], 2)})
     return done
 
 

@@ -92,7 +92,7 @@ def status(rows: list[dict]) -> str:
 
 def extrapolated_hours(rates: dict[str, float]) -> float | None:
     """Machine time of the whole protocol: members and the chosen candidate for both seeds, the other
-    candidates at seed 0 (composition and LoRA each), from the measured seconds per step."""
+    candidates at seed 0 (composition and LoRA each), from seconds per step."""
     if not all(k in rates for k in ("anchor", "augment", "composed", "lora")):
         return None
     members = sum(rates[m] * MEMBERS[m][3] for m in MEMBERS) * len(SEEDS)
@@ -100,19 +100,31 @@ def extrapolated_hours(rates: dict[str, float]) -> float | None:
     return (members + (rates["composed"] + rates["lora"]) * steps) / 3600
 
 
+def rate(rows: list[dict], key: str) -> float | None:
+    timed = [r for r in rows if key in r]
+    return sum(r[key] for r in timed) / sum(r["steps"] for r in timed) if timed else None
+
+
 def timing_table(rows: list[dict]) -> list[str]:
+    """Seconds per step: wall (what the shared machine gave) and CPU (the process's own time, one thread:
+    about the wall time on a free core)."""
     if not rows:
         return ["No chunk has been timed yet."]
-    lines = ["| stage | chunks | steps measured | seconds per step | load (1 min) |", "|---|---|---|---|---|"]
-    rates = {}
+    lines = ["| stage | chunks | steps measured | wall seconds per step | CPU seconds per step | load (1 min) |",
+             "|---|---|---|---|---|---|"]
+    wall, cpu = {}, {}
     for stage in dict.fromkeys(r["stage"] for r in rows):
         rs = [r for r in rows if r["stage"] == stage]
-        rates[stage] = sum(r["seconds"] for r in rs) / sum(r["steps"] for r in rs)
-        lines.append(f"| {stage} | {len(rs)} | {sum(r['steps'] for r in rs)} | {rates[stage]:.3f} | "
+        wall[stage], cpu_rate = rate(rs, "seconds"), rate(rs, "cpu_seconds")
+        if cpu_rate is not None:
+            cpu[stage] = cpu_rate
+        cpu_cell = "—" if cpu_rate is None else f"{cpu_rate:.3f}"
+        lines.append(f"| {stage} | {len(rs)} | {sum(r['steps'] for r in rs)} | {wall[stage]:.3f} | {cpu_cell} | "
                      f"{statistics.mean(r['load1'] for r in rs):.1f} |")
-    hours = extrapolated_hours(rates)
-    total = ("not all stages timed yet" if hours is None else
-             f"about {hours:.1f} h of machine time at these rates")
+    hours = [extrapolated_hours(wall), extrapolated_hours(cpu)]
+    total = ("not all stages timed yet" if hours[0] is None else
+             f"about {hours[0]:.1f} h at the measured wall rates"
+             + ("" if hours[1] is None else f", {hours[1]:.1f} h of CPU time (one free core)"))
     return [*lines, "", f"Whole protocol (members and the chosen setting for {len(SEEDS)} seeds, every other "
             f"candidate at seed 0; composition and LoRA baseline each): {total}. Evaluation takes minutes."]
 

@@ -109,27 +109,30 @@ def full_units(stage: str, what: str) -> int:
 
 
 def timing_table(rows: list[dict]) -> list[str]:
-    """Measured seconds per unit, per stage and model/arm, and the whole run extrapolated from them."""
-    lines = ["| stage | model / arm | chunks | units measured | seconds per unit | load (1 min) | "
-             "extrapolated, acceptance run (h) |", "|---|---|---|---|---|---|---|"]
+    """Seconds per unit, per stage and model/arm: wall (what the shared machine gave) and CPU (the process's
+    own time on one thread: about the wall time on a free core); the whole run extrapolated from each."""
+    if not rows:
+        return ["No chunk has been timed yet."]
+    lines = ["| stage | model / arm | chunks | units measured | wall s per unit | CPU s per unit | load (1 min) | "
+             "acceptance run, wall (h) | acceptance run, CPU (h) |", "|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["stage"], r["what"]), []).append(r)
-    total, missing = 0.0, []
+    wall_total = cpu_total = 0.0
     for (stage, what), rs in groups.items():
-        rate = sum(r["seconds"] for r in rs) / sum(r["units"] for r in rs)
-        hours = rate * full_units(stage, what) / 3600
-        total += hours
-        lines.append(f"| {stage} | {what} | {len(rs)} | {sum(r['units'] for r in rs)} | {rate:.2f} | "
-                     f"{statistics.mean(r['load1'] for r in rs):.1f} | {hours:.1f} |")
+        units = sum(r["units"] for r in rs)
+        wall, cpu = sum(r["seconds"] for r in rs) / units, sum(r["cpu_seconds"] for r in rs) / units
+        wall_h, cpu_h = wall * full_units(stage, what) / 3600, cpu * full_units(stage, what) / 3600
+        wall_total, cpu_total = wall_total + wall_h, cpu_total + cpu_h
+        lines.append(f"| {stage} | {what} | {len(rs)} | {units} | {wall:.2f} | {cpu:.2f} | "
+                     f"{statistics.mean(r['load1'] for r in rs):.1f} | {wall_h:.1f} | {cpu_h:.1f} |")
     stages = {("prepare", m) for m in ("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "gemma-3-270m")}
     stages |= {("train", a) for a in ARMS} | {("eval", a) for a in ("base", *ARMS)}
     missing = sorted(" ".join(s) for s in stages - set(groups))
-    if not rows:
-        return ["No chunk has been timed yet."]
     note = f"; not timed yet: {', '.join(missing)}" if missing else ""
-    return [*lines, "", f"Sum of the timed stages: about {total:.1f} h of machine time for the whole acceptance run "
-            f"(both corpus seeds){note}. Map and fuse take minutes and are not counted."]
+    return [*lines, "", f"Sum of the timed stages for the whole acceptance run (both corpus seeds): about "
+            f"{wall_total:.1f} h at the measured wall rates, {cpu_total:.1f} h of CPU time (one free core){note}. "
+            "Map and fuse take minutes and are not counted."]
 
 
 def map_table(rows: list[dict]) -> list[str]:
