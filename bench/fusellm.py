@@ -97,21 +97,23 @@ def run_all(seed: int, train_blocks: int, deadline: float) -> bool:
         if not (work / f"fused-{rule}.json").exists():
             stats = pipeline.run_fuse(work, config, rule)
             append(RESULTS / "fusellm-fusion.jsonl", [{"corpus_seed": seed, "train_blocks": train_blocks, **stats}])
+    folders = {}
+    for arm, (rule, lam) in ARMS.items():  # every arm trains before any is scored: each stage gets timed early
+        log = work / "runs" / arm / "log.jsonl"
+        tcfg = TrainConfig(lam=lam, seed=seed)
+        folders[arm] = timed("train", arm, seed, train_blocks, lambda log=log: steps(log),
+                             lambda r=rule, a=arm, t=tcfg: pipeline.run_train(work, config, t, r, a, deadline))
+        if folders[arm] is None:
+            return False
     common = {"corpus_seed": seed, "train_blocks": train_blocks, "corpus_sha256": sha[:16]}
     if not evaluate("base", config.target, held_out, {**common, "corpus_seed": None, "steps": 0}, deadline):
         return False
-    for arm, (rule, lam) in ARMS.items():
-        log = work / "runs" / arm / "log.jsonl"
+    return all(evaluate(arm, str(folder), held_out, {**common, "steps": steps(work / "runs" / arm / "log.jsonl")},
+                        deadline) for arm, folder in folders.items())
 
-        def steps(log=log) -> int:
-            return len(log.read_text().splitlines()) if log.exists() else 0
 
-        tcfg = TrainConfig(lam=lam, seed=seed)
-        folder = timed("train", arm, seed, train_blocks, steps, lambda r=rule, a=arm, t=tcfg: pipeline.run_train(
-            work, config, t, r, a, deadline))
-        if folder is None or not evaluate(arm, str(folder), held_out, {**common, "steps": steps()}, deadline):
-            return False
-    return True
+def steps(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
 
 
 def prepare_one(work: Path, config, model: str, blocks, deadline: float) -> bool:
