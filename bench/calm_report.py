@@ -124,7 +124,7 @@ def timing_table(rows: list[dict]) -> list[str]:
     return [*lines, "", f"Whole protocol (members and the chosen setting for {len(SEEDS)} seeds, every other candidate "
             f"at seed 0; composition and LoRA baseline each), from these rates: about {wall_h:.1f} h of wall time"
             f"{untimed(wall_missing)} and {cpu_h:.1f} h of CPU time on one free core{untimed(cpu_missing)}. "
-            "Evaluation (12 splits of 1,000 greedy answers per run) is not timed."]
+            "Evaluation (1,000 greedy answers per model and split) is not timed."]
 
 
 def untimed(stages: list[str]) -> str:
