@@ -1,110 +1,189 @@
-"""docs/bench-fusellm.md from the saved results of `python -m ensemble.fusellm` and bench/fusellm.py."""
+"""docs/bench-fusellm.md and the README's FuseLLM line, generated from the raw rows in bench/results/ (nothing
+typed): fusellm-heldout.jsonl (per held-out block nats and bytes of each arm), fusellm-fusion.jsonl (teacher
+weights), fusellm-timing.jsonl (chunk times) and fusellm-map-speed.jsonl. Imports no torch."""
 
 from __future__ import annotations
 
 import json
+import math
+import statistics
+import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ensemble.fusellm.stats import paired_bootstrap  # noqa: E402
+
+# The acceptance run (issue 18): arm -> (fusion rule, λ). The control's rule is unused (λ = 1: CLM only).
+ARMS = {"control": ("mince", 1.0), "mince": ("mince", 0.9), "avgce": ("avgce", 0.9),
+        "distill-qwen": ("distill", 0.9)}
+TRAIN_BLOCKS, HELD_OUT_BLOCKS, BLOCK_CHARS, CORPUS_SEEDS, BATCH = 1000, 200, 512, (0, 1), 4
+DOC = ROOT / "docs" / "bench-fusellm.md"
+TEMPLATE = Path(__file__).with_name("fusellm_report.md")
 
 
 def jsonl(path: Path) -> list[dict]:
-    return [json.loads(r) for r in path.read_text().splitlines()] if path.exists() else []
+    return [json.loads(r) for r in path.read_text().splitlines() if r.strip()] if path.exists() else []
 
 
-def label(model: str) -> str:
-    parts = Path(model).parts
-    return parts[-2] if parts[-1] == "model" else model
-
-
-def qa_scores(rows: list[dict]) -> dict[str, tuple[float, int]]:
-    by: dict[str, list[bool]] = {}
+def by_arm(rows: list[dict]) -> dict[tuple, dict[str, dict]]:
+    """(train_blocks, corpus_seed, arm) -> {block: row}."""
+    out: dict[tuple, dict[str, dict]] = {}
     for r in rows:
-        by.setdefault(r["model"], []).append(r["hit"])
-    return {m: (100 * sum(h) / len(h), len(h)) for m, h in by.items()}
+        out.setdefault((r["train_blocks"], r["corpus_seed"], r["arm"]), {})[r["block"]] = r
+    return out
 
 
-def main_table(work: Path, results: Path) -> list[str]:
-    evals = jsonl(work / "eval.jsonl")
-    qa = qa_scores(jsonl(results / "fusellm-qa.jsonl"))
-    control = {label(r["model"]).split("-s")[-1]: r["all"] for r in evals if "control" in label(r["model"])}
-    hits: dict[str, dict[int, bool]] = {}
-    for row in jsonl(results / "fusellm-qa.jsonl"):
-        hits.setdefault(row["model"], {})[row["id"]] = row["hit"]
-    controls = {label(r["model"]).split("-s")[-1]: r["model"] for r in evals if "control" in label(r["model"])}
-    lines = ["| Model | held-out bpb | code | prose | fused − control (bpb) | qa_wikidata (n) | qa wins / losses "
-             "vs control |", "|---|---|---|---|---|---|---|"]
-    for r in evals:
-        name = label(r["model"])
-        seed = name.split("-s")[-1]
-        delta = f"{r['all'] - control[seed]:+.4f}" if "fused" in name and seed in control else ""
-        score = "{:.1f} ({})".format(*qa[r["model"]]) if r["model"] in qa else "not run"
-        wl = ""
-        if "fused" in name and r["model"] in hits and controls.get(seed) in hits:
-            f, c = hits[r["model"]], hits[controls[seed]]
-            wl = f"{sum(f[i] and not c[i] for i in f)} / {sum(c[i] and not f[i] for i in f)}"
-        lines.append(f"| {name} | {r['all']:.4f} | {r['code']:.4f} | {r['prose']:.4f} | {delta} | {score} | {wl} |")
+def bpb(blocks: dict[str, dict]) -> float:
+    return sum(r["nats"] for r in blocks.values()) / sum(r["bytes"] for r in blocks.values()) / math.log(2)
+
+
+def compare(a: dict[str, dict], b: dict[str, dict]) -> tuple[int, float, float, float]:
+    """(blocks both scored, Δ bpb a − b, low, high) over the blocks both scored."""
+    common = sorted(set(a) & set(b))
+    nbytes = [a[k]["bytes"] for k in common]
+    if nbytes != [b[k]["bytes"] for k in common]:
+        raise ValueError("paired arms must share the target's tokenizer (same bytes per block)")
+    return len(common), *paired_bootstrap([a[k]["nats"] for k in common], [b[k]["nats"] for k in common], nbytes)
+
+
+def reading(low: float, high: float) -> str:
+    return "lower" if high < 0 else "higher" if low > 0 else "within noise"
+
+
+def full_size(groups: dict) -> bool:
+    return all(len(groups.get((TRAIN_BLOCKS, s, arm), {})) >= HELD_OUT_BLOCKS for s in CORPUS_SEEDS for arm in ARMS)
+
+
+def arm_table(groups: dict) -> list[str]:
+    lines = ["| training blocks | corpus seed | arm | steps | held-out blocks | bpb | Δ vs control (bpb) | "
+             "95% interval | reading |", "|---|---|---|---|---|---|---|---|---|"]
+    def order(key: tuple) -> tuple:
+        n, seed, arm = key
+        return n, str(seed), list(ARMS).index(arm) if arm in ARMS else -1
+
+    for (n, seed, arm), blocks in sorted(groups.items(), key=lambda kv: order(kv[0])):
+        steps = next(iter(blocks.values()))["steps"]
+        cells = ["", "", ""]
+        control = groups.get((n, seed, "control"))
+        if arm in ARMS and arm != "control" and control:
+            k, delta, low, high = compare(blocks, control)
+            cells = [f"{delta:+.4f}", f"[{low:+.4f}, {high:+.4f}] (n = {k})", reading(low, high)]
+        who = "untrained target" if arm == "base" else arm
+        lines.append(f"| {n} | {'—' if seed is None else seed} | {who} | {steps} | {len(blocks)} | {bpb(blocks):.4f} | "
+                     + " | ".join(cells) + " |")
     return lines
 
 
-def map_table(results: Path) -> list[str]:
+def noise_table(groups: dict) -> list[str]:
+    """Data-draw noise: the same arm trained on corpus seed 1's blocks against seed 0's, on the same held-out."""
+    lines = ["| training blocks | arm | Δ seed 1 − seed 0 (bpb) | 95% interval | reading |", "|---|---|---|---|---|"]
+    for n in sorted({k[0] for k in groups}):
+        for arm in ARMS:
+            a, b = groups.get((n, 1, arm)), groups.get((n, 0, arm))
+            if a and b:
+                k, delta, low, high = compare(a, b)
+                lines.append(f"| {n} | {arm} | {delta:+.4f} | [{low:+.4f}, {high:+.4f}] (n = {k}) | "
+                             f"{reading(low, high)} |")
+    return lines if len(lines) > 2 else ["No arm has both corpus seeds yet."]
+
+
+def fusion_table(rows: list[dict]) -> list[str]:
+    lines = ["| training blocks | corpus seed | rule | mean teacher weight | share of target positions aligned |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        weights = ", ".join(f"{t} {w:.2f}" for t, w in zip(r["teachers"], r["mean_weight"], strict=True))
+        aligned = ", ".join(f"{t} {a:.2f}" for t, a in zip(r["teachers"][1:], r["mean_aligned"], strict=True))
+        lines.append(f"| {r['train_blocks']} | {r['corpus_seed']} | {r['rule']} | {weights} | {aligned} |")
+    return lines if rows else ["No fusion has run yet."]
+
+
+def full_units(stage: str, what: str) -> int:
+    """Units (blocks or steps) of one stage in the whole acceptance run, both corpus seeds."""
+    if stage == "prepare":
+        return TRAIN_BLOCKS * len(CORPUS_SEEDS)
+    if stage == "train":
+        return math.ceil(TRAIN_BLOCKS / BATCH) * len(CORPUS_SEEDS)
+    return HELD_OUT_BLOCKS * (1 if what == "base" else len(CORPUS_SEEDS))
+
+
+def timing_table(rows: list[dict]) -> list[str]:
+    """Seconds per unit, per stage and model/arm: wall (what the shared machine gave) and CPU (the process's
+    own time on one thread: about the wall time on a free core); the whole run extrapolated from each."""
+    if not rows:
+        return ["No chunk has been timed yet."]
+    lines = ["| stage | model / arm | chunks | units measured | wall s per unit | CPU s per unit | load (1 min) | "
+             "acceptance run, wall (h) | acceptance run, CPU (h) |", "|---|---|---|---|---|---|---|---|---|"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["stage"], r["what"]), []).append(r)
+    wall_total = cpu_total = 0.0
+    for (stage, what), rs in groups.items():
+        units = sum(r["units"] for r in rs)
+        wall, cpu = sum(r["seconds"] for r in rs) / units, sum(r["cpu_seconds"] for r in rs) / units
+        wall_h, cpu_h = wall * full_units(stage, what) / 3600, cpu * full_units(stage, what) / 3600
+        wall_total, cpu_total = wall_total + wall_h, cpu_total + cpu_h
+        lines.append(f"| {stage} | {what} | {len(rs)} | {units} | {wall:.2f} | {cpu:.2f} | "
+                     f"{statistics.mean(r['load1'] for r in rs):.1f} | {wall_h:.1f} | {cpu_h:.1f} |")
+    stages = {("prepare", m) for m in ("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "gemma-3-270m")}
+    stages |= {("train", a) for a in ARMS} | {("eval", a) for a in ("base", *ARMS)}
+    missing = sorted(" ".join(s) for s in stages - set(groups))
+    note = f"; not timed yet: {', '.join(missing)}" if missing else ""
+    return [*lines, "", f"Sum of the timed stages for the whole acceptance run (both corpus seeds): about "
+            f"{wall_total:.1f} h at the measured wall rates, {cpu_total:.1f} h of CPU time (one free core){note}. "
+            "Map and fuse take minutes and are not counted."]
+
+
+def map_table(rows: list[dict]) -> list[str]:
     lines = ["| Source → SmolLM2 | source vocab | exact | MinED | bucketed (s) | naive estimate (s) | "
              "naive agrees |", "|---|---|---|---|---|---|---|"]
-    for r in jsonl(results / "fusellm-map-speed.jsonl"):
+    for r in rows:
         lines.append(f"| {r['source']} | {r['source_vocab']} | {r['exact']} | {r['mined']} | {r['bucketed_s']} | "
                      f"{r['naive_estimate_s']} ({1000 * r['naive_s_per_token']:.1f} ms/token) | {r['naive_agree']} |")
     return lines
 
 
-def train_table(work: Path) -> list[str]:
-    lines = ["| Run | steps | first-step loss | last-step loss | last CLM | last fusion |", "|---|---|---|---|---|---|"]
-    for run in sorted((work / "runs").iterdir()) if (work / "runs").exists() else []:
-        rows = jsonl(run / "log.jsonl")
-        if rows:
-            a, b = rows[0], rows[-1]
-            lines.append(f"| {run.name} | {len(rows)} | {a['loss']:.4f} | {b['loss']:.4f} | {b['clm']:.4f} | "
-                         f"{b['fusion']:.4f} |")
-    return lines
+def status(groups: dict) -> str:
+    if full_size(groups):
+        return (f"**Full size:** every arm has {TRAIN_BLOCKS} training blocks on corpus seeds "
+                f"{' and '.join(map(str, CORPUS_SEEDS))}, scored on {HELD_OUT_BLOCKS} held-out blocks.")
+    return (f"**Not yet measured at full size** ({TRAIN_BLOCKS} training blocks × {len(CORPUS_SEEDS)} corpus seeds × "
+            f"{len(ARMS)} arms, {HELD_OUT_BLOCKS} held-out blocks). Rows below with fewer training blocks, steps or "
+            "held-out blocks are pilots or unfinished chunks: they show the pipeline and its cost, and carry no claim.")
 
 
-def verdict(work: Path) -> str:
-    evals = {label(r["model"]): r["all"] for r in jsonl(work / "eval.jsonl")}
-    out = []
-    for seed in ("0", "1"):
-        fused, control = evals.get(f"fused-mince-s{seed}"), evals.get(f"control-s{seed}")
-        if fused is None or control is None:
-            out.append(f"- seed {seed}: not finished")
-            continue
-        word = "beats" if fused < control else "does **not** beat"
-        out.append(f"- seed {seed}: fused {fused:.4f} vs control {control:.4f} bpb: the fused target {word} "
-                   f"the control ({fused - control:+.4f} bpb, {100 * (fused / control - 1):+.2f}%)")
-    return "\n".join(out)
+def readme_lines(groups: dict) -> list[str]:
+    head = "- **FuseLLM** (`docs/bench-fusellm.md`): "
+    if not full_size(groups):
+        return [head + f"not yet measured at full size ({TRAIN_BLOCKS} training blocks × 2 corpus seeds × 4 arms: "
+                "CLM-only control, MinCE, AvgCE, distillation from Qwen-Coder alone); the pipeline, the paired "
+                "intervals and the measured cost per chunk are there. The earlier 24-block result is withdrawn."]
+    parts = []
+    for seed in CORPUS_SEEDS:
+        control = groups[(TRAIN_BLOCKS, seed, "control")]
+        for arm in list(ARMS)[1:]:
+            _, delta, low, high = compare(groups[(TRAIN_BLOCKS, seed, arm)], control)
+            parts.append(f"{arm} seed {seed} {delta:+.4f} [{low:+.4f}, {high:+.4f}] ({reading(low, high)})")
+    return [head + f"held-out bits per byte against the same-data CLM-only control, {TRAIN_BLOCKS} training blocks, "
+            f"95% paired bootstrap intervals over {HELD_OUT_BLOCKS} held-out blocks: " + "; ".join(parts) + "."]
 
 
-def engine_agreement(results: Path, target: str) -> str:
-    """Share of the base target's batched answers equal to its solo answers in bench/qa_wikidata.py's run."""
-    mine = {r["id"]: r["answer"].strip() for r in jsonl(results / "fusellm-qa.jsonl") if r["model"] == target}
-    engine = {r["id"]: r["answer"].strip() for r in jsonl(results / "qa_wikidata.jsonl") if r["system"] == "solo:0"}
-    both = set(mine) & set(engine)
-    same = sum(mine[i] == engine[i] for i in both)
-    return f"{same}/{len(both)}"
+def render(results: Path) -> tuple[str, list[str]]:
+    groups = by_arm(jsonl(results / "fusellm-heldout.jsonl"))
+    text = TEMPLATE.read_text().format(
+        status=status(groups), arms="\n".join(arm_table(groups)), noise="\n".join(noise_table(groups)),
+        fusion="\n".join(fusion_table(jsonl(results / "fusellm-fusion.jsonl"))),
+        timing="\n".join(timing_table(jsonl(results / "fusellm-timing.jsonl"))),
+        maps="\n".join(map_table(jsonl(results / "fusellm-map-speed.jsonl"))),
+        train_blocks=TRAIN_BLOCKS, held_out=HELD_OUT_BLOCKS, block_chars=BLOCK_CHARS)
+    return text, readme_lines(groups)
 
 
-def run_section(work: Path, results: Path) -> str:
-    config = json.loads((work / "config.json").read_text())
-    fused = json.loads((work / "fused-mince.json").read_text())
-    c = config["corpus"]
-    teachers = ", ".join(f"{t} {w:.2f}" for t, w in zip(fused["teachers"], fused["mean_weight"], strict=True))
-    aligned = ", ".join(f"{t} {a:.2f}" for t, a in zip(fused["teachers"][1:], fused["mean_aligned"], strict=True))
-    return "\n".join([
-        f"### `{work.name}`: {c['train_blocks']} training blocks of ~{c['block_chars']} characters, "
-        f"{c['held_out_blocks']} held-out blocks", "", verdict(work), "", *main_table(work, results), "",
-        f"MinCE teacher weight, mean over blocks: {teachers}. Share of target positions carrying a source's "
-        f"distribution after DTW (the rest: one-hot on the gold token): {aligned}.", "", *train_table(work), ""])
+def write_report(results: Path) -> None:
+    from readme import write_block
 
-
-def write_report(works: list[Path], results: Path, doc: Path) -> None:
-    template = (Path(__file__).parent / "fusellm_report.md").read_text()
-    target = json.loads((works[0] / "config.json").read_text())["target"]
-    text = template.format(runs="\n".join(run_section(w, results) for w in works if (w / "eval.jsonl").exists()),
-                           maps="\n".join(map_table(results)), agreement=engine_agreement(results, target))
-    doc.write_text(text)
+    text, lines = render(results)
+    DOC.write_text(text)
+    write_block("fusellm", lines)
     print(text)

@@ -89,3 +89,30 @@ def test_aligned_teacher_carries_matched_positions_and_falls_back_to_one_hot():
     assert d[1].tolist() == pytest.approx([0, math.e**3 / (1 + math.e**3), 1 / (1 + math.e**3), 0, 0])
     assert d[2].tolist() == [0, 0, 1, 0, 0]  # "ld": source id 6 has no target token, 3 keeps all the mass
     assert d[3].tolist() == pytest.approx([0, 0, 0, 0.5, 0.5])  # "!": source ids 4 and 5 -> 3 and 4
+
+
+def test_distill_takes_the_first_source_alone_whatever_the_cross_entropies():
+    fused, weights = fuse([A, B, C], [0.1, 5.0, 0.2], "distill")  # B, the first source, has the worst CE
+    assert weights == (0.0, 1.0, 0.0)
+    assert torch.equal(dense(fused, 4), dense(B, 4))
+    with pytest.raises(ConfigError):
+        fuse([A], [1.0], "distill")  # the target alone: no source to distil
+
+
+def test_each_arms_training_loss_uses_only_its_own_teachers():
+    """The fusion term is the CE against the arm's fused distribution: distill's against the first source
+    only, AvgCE's against the softmax(−CE) mixture; the control's loss ignores the soft targets entirely."""
+    from ensemble.fusellm.train import losses
+
+    logits = torch.randn(2, 4, generator=torch.Generator().manual_seed(0))
+    logp = torch.log_softmax(logits, -1)
+    tokens = torch.tensor([0, 2])
+    ces = [1.2, 0.7, 0.9]
+    for rule, expected in (("distill", dense(B, 4)),
+                           ("avgce", sum(w * dense(t, 4) for w, t in zip(torch.softmax(-torch.tensor(ces), 0),
+                                                                        [A, B, C], strict=True)))):
+        fused, _ = fuse([A, B, C], ces, rule)
+        _, _, fusion = losses(logits, tokens, fused.ids, fused.probs, lam=0.9)
+        assert fusion.item() == pytest.approx(-(expected * logp).sum(-1).mean().item(), rel=1e-5)
+    control = [losses(logits, tokens, t.ids, t.probs, lam=1.0)[0].item() for t in (A, B, C)]
+    assert control == pytest.approx([-logp[[0, 1], [0, 2]].mean().item()] * 3)

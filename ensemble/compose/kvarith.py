@@ -3,8 +3,9 @@
 Random string keys map to integers. The augmenting model learns key -> value recall ("qzkf" -> "37"), the
 anchor learns integer arithmetic ("23+45=68"), each with its own tokenizer: the anchor reads a key letter
 by letter and a number as one piece, the augmenting model reads each key as one piece. The composition is
-trained on arithmetic over the keys of a 20% split ("qzkf+abcd=82") and tested on arithmetic over the
-held-out keys.
+trained on arithmetic over the keys of a 20% split ("qzkf+abcd=82"). The other keys split in two, disjoint:
+validation keys (10%), on which settings are chosen, and held-out keys, on which the chosen setting is
+reported once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
+from ..errors import ConfigError
 from .train import Pair
 
 SPECIALS = ("<pad>", "<s>", "</s>")
@@ -27,7 +29,8 @@ SPECIALS = ("<pad>", "<s>", "</s>")
 class KVTask:
     values: dict[str, int]  # key -> value
     train_keys: tuple[str, ...]  # the composition trains on arithmetic over these
-    held_out: tuple[str, ...]
+    valid_keys: tuple[str, ...]  # settings are chosen on these
+    held_out: tuple[str, ...]  # reported once, for the chosen setting
     max_value: int
 
     def recall(self, keys) -> list[Pair]:
@@ -53,7 +56,7 @@ class KVTask:
 
 
 def make_task(n_keys: int = 1000, key_len: int = 4, max_value: int = 49, train_frac: float = 0.2,
-              seed: int = 0) -> KVTask:
+              valid_frac: float = 0.1, seed: int = 0) -> KVTask:
     rng = random.Random(seed)
     keys: set[str] = set()
     while len(keys) < n_keys:
@@ -62,7 +65,10 @@ def make_task(n_keys: int = 1000, key_len: int = 4, max_value: int = 49, train_f
     rng.shuffle(ordered)
     values = {k: rng.randint(0, max_value) for k in ordered}
     cut = int(round(train_frac * n_keys))
-    return KVTask(values, tuple(ordered[:cut]), tuple(ordered[cut:]), max_value)
+    valid = cut + int(round(valid_frac * n_keys))
+    if not 0 < cut < valid < n_keys:
+        raise ConfigError(f"{n_keys} keys leave an empty train, validation or held-out split")
+    return KVTask(values, tuple(ordered[:cut]), tuple(ordered[cut:valid]), tuple(ordered[valid:]), max_value)
 
 
 # ---------------------------------------------------------------- tokenizers and members

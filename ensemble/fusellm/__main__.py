@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..errors import EnsembleError
-from . import corpus, pipeline
+from . import corpus, fusion, pipeline
 from .train import TrainConfig
 
 AGAIN = 75  # EX_TEMPFAIL: the time budget ran out, the command resumes where it stopped
@@ -28,10 +28,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--block-chars", type=int, default=corpus.CorpusConfig.block_chars)
     p.add_argument("--train-blocks", type=int, default=corpus.CorpusConfig.train_blocks)
     p.add_argument("--held-out-blocks", type=int, default=corpus.CorpusConfig.held_out_blocks)
-    p.add_argument("--corpus-seed", type=int, default=0)
+    p.add_argument("--corpus-seed", type=int, default=0, help="which training blocks (seeds share none)")
+    p.add_argument("--corpus-sha256", default="", help="refuse a corpus whose content hash differs")
     p.add_argument("--shard-size", type=int, default=pipeline.FuseLLMConfig.shard_size)
     p.add_argument("--minutes", type=float, default=9.0, help="stop cleanly after this long (resumable)")
-    p.add_argument("--rule", choices=("mince", "avgce"), default="mince")
+    p.add_argument("--rule", choices=fusion.RULES, default="mince", help="distill: the first source alone")
     p.add_argument("--lam", type=float, default=TrainConfig.lam, help="1.0 = the CLM-only control")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -45,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
 def run(args) -> int:
     cfg = pipeline.FuseLLMConfig(
         tuple(args.sources), args.target,
-        corpus.CorpusConfig(args.block_chars, args.train_blocks, args.held_out_blocks, args.corpus_seed),
+        corpus.CorpusConfig(args.block_chars, args.train_blocks, args.held_out_blocks, args.corpus_seed,
+                            args.corpus_sha256),
         args.shard_size)
     pipeline.check_config(args.work, cfg)
     deadline = time.time() + 60 * args.minutes

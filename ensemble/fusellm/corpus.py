@@ -4,6 +4,12 @@ Documents are whole files (a `.py` module, a package's long description in its `
 file). The held-out split is by document: a document is held out when the hash of its name says so, so no
 block of a held-out file is ever trained on. Documents are cut into blocks of about `block_chars`
 characters at line ends; every model sees the same block text.
+
+Corpus seeds draw *different* blocks: the training pool is shuffled once (a fixed permutation) and seed k
+takes the k-th slice of it, so two seeds share no block (the spread between them is data-draw noise, not
+order noise). The held-out blocks are the same for every seed. The corpus depends on this machine's Python
+and installed packages, so a run pins the content hash of what it drew (`CorpusConfig.sha256`); another
+machine that builds other blocks gets a one-line error instead of silently different data.
 """
 
 from __future__ import annotations
@@ -41,11 +47,12 @@ class CorpusConfig:
     block_chars: int = 1024
     train_blocks: int = 256
     held_out_blocks: int = 64
-    seed: int = 0  # picks which training blocks; never looks at the held-out split
+    seed: int = 0  # which slice of training blocks (seeds never share a block); never moves held-out
+    sha256: str = ""  # content hash the drawn blocks must have ("" = not pinned)
 
     def __post_init__(self):
-        if self.block_chars < 64 or self.train_blocks < 1 or self.held_out_blocks < 1:
-            raise ConfigError(f"corpus sizes must be positive (block_chars >= 64): {self}")
+        if self.block_chars < 64 or self.train_blocks < 1 or self.held_out_blocks < 1 or self.seed < 0:
+            raise ConfigError(f"corpus sizes and seed must be positive (block_chars >= 64): {self}")
 
 
 def held_out(doc: str) -> bool:
@@ -113,18 +120,42 @@ def all_blocks(block_chars: int) -> tuple[tuple[Block, ...], tuple[Block, ...]]:
 
 
 def sample(cfg: CorpusConfig) -> tuple[list[Block], list[Block]]:
-    """Half code and half prose in each split; a fixed shuffle (cfg.seed for train, 0 for held-out)."""
-    train, test = all_blocks(cfg.block_chars)
-    return _balanced(train, cfg.train_blocks, cfg.seed), _balanced(test, cfg.held_out_blocks, 0)
+    """(train, held-out) blocks: half code and half prose in each; checked against `cfg.sha256`."""
+    train, test = draw(*all_blocks(cfg.block_chars), cfg)
+    check_hash(train, test, cfg.sha256)
+    return train, test
+
+
+def draw(pool_train, pool_test, cfg: CorpusConfig) -> tuple[list[Block], list[Block]]:
+    """Seed k takes slice k of a fixed shuffle of the training pool; held-out is slice 0 of its own pool."""
+    return _balanced(pool_train, cfg.train_blocks, cfg.seed), _balanced(pool_test, cfg.held_out_blocks, 0)
+
+
+def content_hash(train: list[Block], test: list[Block]) -> str:
+    """sha256 over every drawn block's split, key, kind and text, in order."""
+    h = hashlib.sha256()
+    for split, blocks in (("train", train), ("held-out", test)):
+        for b in blocks:
+            h.update("\x00".join((split, b.key, b.kind, b.text)).encode() + b"\x01")
+    return h.hexdigest()
+
+
+def check_hash(train: list[Block], test: list[Block], pinned: str) -> None:
+    digest = content_hash(train, test)
+    if pinned and digest != pinned:
+        raise ConfigError(f"corpus content hash {digest[:16]} is not the pinned {pinned[:16]}: this machine's "
+                          "Python or installed packages give other blocks, so results would not compare")
 
 
 def _balanced(blocks, n: int, seed: int) -> list[Block]:
-    rng = random.Random(seed)
+    rng = random.Random(0)  # one permutation for every seed: seeds are disjoint slices of it
     by_kind = {k: [b for b in blocks if b.kind == k] for k in ("code", "prose")}
     for group in by_kind.values():
         rng.shuffle(group)
     half = n // 2
-    picked = by_kind["code"][:n - half] + by_kind["prose"][:half]
+    picked = (by_kind["code"][seed * (n - half):(seed + 1) * (n - half)]
+              + by_kind["prose"][seed * half:(seed + 1) * half])
     if len(picked) < n:
-        raise ConfigError(f"the corpus has only {len(picked)} blocks of the {n} asked for")
+        raise ConfigError(f"the corpus has only {len(picked)} blocks of the {n} asked for at seed {seed} "
+                          f"({len(by_kind['code'])} code and {len(by_kind['prose'])} prose blocks in all)")
     return picked

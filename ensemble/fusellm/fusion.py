@@ -5,7 +5,9 @@ source after alignment. A teacher's row is softmax(top-k logits / T) with T = 1 
 its ids mapped into the target vocabulary; positions without a 1:1 aligned match get a one-hot on the
 target's gold token. Fusion (FuseLLM §3.3, anchors-methods.md §5):
   MinCE — the whole sequence takes the distribution of the teacher with the lowest cross-entropy;
-  AvgCE — a weighted average, weights ∝ exp(−CE) (the reward FuseLLM's trainer ranks teachers by).
+  AvgCE — a weighted average, weights ∝ exp(−CE) (the reward FuseLLM's trainer ranks teachers by);
+  distill — not a fusion: the first source alone (Qwen-Coder by default), whatever the CEs, so a run can
+      separate what fusing several sources adds from plain distillation of the best one.
 CE is per byte of the sequence, so tokenizers with longer tokens are not penalised (prepare.py).
 Distributions are sparse: ids [T, K] (-1 = unused column) and probs [T, K]; a target id may repeat across
 columns, which the loss handles by summing.
@@ -22,7 +24,8 @@ from ..errors import ConfigError
 from .prepare import SeqRecord
 from .seqalign import matched_positions
 
-RULES = ("mince", "avgce")
+RULES = ("mince", "avgce", "distill")
+DISTILLED = 1  # teacher index of `distill`: 0 is the target itself, 1 the first source
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,16 @@ def aligned_teacher(src: SeqRecord, tgt: SeqRecord, src_pieces, tgt_pieces, vmap
 
 
 def fuse(teachers: list[Sparse], ces: list[float], rule: str) -> tuple[Sparse, tuple[float, ...]]:
-    """MinCE: the lowest-CE teacher (first on ties); AvgCE: all teachers, weights softmax(−CE)."""
+    """MinCE: the lowest-CE teacher (first on ties); AvgCE: all teachers, weights softmax(−CE);
+    distill: teacher DISTILLED (the first source) alone."""
     if rule not in RULES:
         raise ConfigError(f"fusion rule must be one of {RULES}, got {rule!r}")
     ce = torch.tensor(ces, dtype=torch.float64)
-    if rule == "mince":
+    if rule in ("mince", "distill"):
+        if rule == "distill" and len(teachers) <= DISTILLED:
+            raise ConfigError("distill needs at least one source besides the target")
         weights = torch.zeros_like(ce)
-        weights[int(ce.argmin())] = 1.0
+        weights[int(ce.argmin()) if rule == "mince" else DISTILLED] = 1.0
     else:
         weights = torch.softmax(-ce, 0)
     kept = [(w, t) for w, t in zip(weights.tolist(), teachers, strict=True) if w > 0]

@@ -41,6 +41,8 @@ def write_card(folder: Path, cfg, tcfg, rule: str, name: str, log: Path) -> None
     control = tcfg.lam == 1.0
     what = ("CLM-only control: continual training on the same tokens, steps and learning rate as the fused run, "
             "without the fusion loss") if control else "The target model after knowledge fusion of the sources"
+    if rule == "distill" and not control:
+        what = f"The target model distilled from `{cfg.sources[0]}` alone (no fusion; a FuseLLM comparison arm)"
     c = cfg.corpus
     text = CARD.format(
         name=name, what=what, target=cfg.target, base_model=hub_id(cfg.target),

@@ -6,6 +6,7 @@
     <work>/fused/<rule>/shard-*.pt   fuse: the fused soft targets
     <work>/runs/<name>/              train: checkpoint.pt, log.jsonl, and model/ (the save_pretrained folder)
     <work>/eval.jsonl                eval: held-out bits per byte, one row per model
+    <work>/eval-blocks.jsonl         eval: the same per held-out block (nats, bytes), for paired intervals
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..decode.model import LoadedModel
 from ..errors import ConfigError
 from ..models.loading import load_model
 from . import corpus, fusion, prepare, vocabmap
-from .evaluate import bits_per_byte
+from .evaluate import bits, per_block
 from .modelcard import write_card
 from .train import TrainConfig, train
 
@@ -152,7 +153,10 @@ def run_eval(work: Path, cfg: FuseLLMConfig, models: list[str], deadline: float 
             continue
         if time.time() > deadline:
             return False
-        row = {"model": model, "blocks": len(held_out), **bits_per_byte(load(model), held_out)}
+        blocks = per_block(load(model), held_out)
+        row = {"model": model, "blocks": len(held_out), **{k: bits(blocks, k) for k in ("all", "code", "prose")}}
+        with (work / "eval-blocks.jsonl").open("a") as f:
+            f.writelines(json.dumps({"model": model, **b}) + "\n" for b in blocks)
         with path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row))
