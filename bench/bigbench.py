@@ -178,10 +178,10 @@ def report(doc: Path) -> None:
         for r in rows:
             system = alias(r["system"])
             by.setdefault(system, {})[r["id"]] = r["hit"]
-            if "dropped" in r:
-                sat = ", ".join(label(f"solo:{m_}").removesuffix(" alone") for m_ in
-                                eval_tuple(system.split(":", 1)[1]) if eval_tuple(system.split(":", 1)[1]).index(m_)
-                                in r["dropped"]) or "none"
+            if "dropped" in r:  # indices into the system's own members
+                members = eval_tuple(system.split(":", 1)[1])
+                sat = ", ".join(label(f"solo:{members[j]}").removesuffix(" alone") for j in sorted(r["dropped"])) \
+                    or "none"
                 plans.setdefault(system, {}).setdefault(sat, 0)
                 plans[system][sat] += 1
         lines += [f"## {path.stem.removeprefix('bigbench-')}", "",

@@ -273,7 +273,8 @@ def acceptance() -> str:
     """Issue 14's bar for the shipped default: never more than 1 point below its best member on a dev task, and
     3 points above it where two members are within 5 points of each other alone."""
     trio, below, close, measured = "unite-demos:(0, 1, 2)", [], [], []
-    for task, by in dev_suite().items():
+    suite = dev_suite()
+    for task, by in suite.items():
         if trio not in by:
             continue
         n, d, w, l_, se = paired(by, trio)
@@ -283,7 +284,7 @@ def acceptance() -> str:
         accs = sorted(100 * sum(by[s].values()) / len(by[s]) for s in by if s.startswith("solo:"))
         if any(b - a <= 5 for a, b in zip(accs, accs[1:], strict=False)) and d < 3:
             close.append(f"{task} {d:+.1f}")
-    missing = [t for t in dev_suite() if t not in measured]
+    missing = [t for t in suite if t not in measured]
     return ("  **Bar for the shipped default** (never more than 1 point below its best member; 3 above where two "
             f"members are within 5 points): measured on {len(measured)} dev tasks"
             + (f" (not yet on {', '.join(missing)})" if missing else "") + "; more than 1 below on "

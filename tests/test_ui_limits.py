@@ -3,6 +3,7 @@ rate-limited and de-duplicated, a locked database is one clear line, Export clea
 cannot fill the queue (on loopback, through gradio_client) while Share and Export skip the queue."""
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
@@ -86,17 +87,24 @@ def test_share_is_rate_limited_and_deduplicated(tmp_path):
     assert all("many shares right now" in r["status"] for r in others if "link" not in r)
 
 
-def test_a_locked_database_is_one_line(tmp_path):
-    h = make(tmp_path)
-    session = answered(tmp_path, h)
+@contextlib.contextmanager
+def locked_database(tmp_path, h):
+    """Another connection holds the store's write lock; the store gives up waiting after 0.2 s."""
     h.ctx.store._connect = lambda: sqlite3.connect(h.ctx.store.path, timeout=0.2)
     holder = sqlite3.connect(tmp_path / "comparisons.sqlite3", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        out = h.share(session, request=request())
+        yield
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_a_locked_database_is_one_line(tmp_path):
+    h = make(tmp_path)
+    session = answered(tmp_path, h)
+    with locked_database(tmp_path, h):
+        out = h.share(session, request=request())
     assert "link" not in out and "storage is busy or full (OperationalError)" in out["status"]
     assert "Traceback" not in out["status"]
     assert "link" in h.share(session, request=request())  # fine again once the lock is gone
@@ -197,15 +205,9 @@ def _outcome(job) -> str:
 def test_a_locked_database_during_a_vote_is_one_line(tmp_path):
     h = make(tmp_path)
     session = answered(tmp_path, h)
-    h.ctx.store._connect = lambda: sqlite3.connect(h.ctx.store.path, timeout=0.2)
-    holder = sqlite3.connect(tmp_path / "comparisons.sqlite3", isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
+    with locked_database(tmp_path, h):
         voted = h.vote(session, "fused")
         results = h.results()
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert "could not store the vote" in voted["status"] and "storage is busy or full" in voted["status"]
     assert "No votes yet" in results["results"]  # WAL: reading goes on while a writer holds the lock
     assert "vote stored" in h.vote(session, "fused")["status"]  # and it can be tried again
